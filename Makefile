@@ -1,0 +1,23 @@
+# The two commands a newcomer needs are `make demo` and `make test`; the rest are parts.
+.PHONY: test demo up down crds bench fmt clean-testbin
+
+test:            ## every test, against a real local kube-apiserver
+	e2e/bin/test.sh
+
+demo:            ## start everything, apply examples/, show what the operator did
+	e2e/bin/dev.sh demo
+
+up:              ## local control plane + CRDs + the operator in the background
+	e2e/bin/dev.sh up
+
+down:            ## stop what `make up` started
+	e2e/bin/dev.sh down
+
+crds:            ## regenerate crds/ from the Rust types
+	cargo run --quiet --locked --bin ipam-operator -- crds > crds/ipam-operator.crds.yaml
+
+bench:           ## criterion benchmarks (see BENCHMARKS.md)
+	cargo bench --workspace --locked
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,29 @@
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client};
+
+/// Applies the CRDs (server-side, so tests running at once may all do it) and waits until
+/// each is established, as a controller would before its first list.
+pub async fn install_crds(client: &Client, crds: &[CustomResourceDefinition]) {
+    let api = Api::<CustomResourceDefinition>::all(client.clone());
+    let params = PatchParams::apply("ipam-operator-tests").force();
+    for crd in crds {
+        let name = crd.metadata.name.clone().expect("a CRD has a name");
+        let mut body = crd.clone();
+        body.metadata.managed_fields = None;
+        api.patch(&name, &params, &Patch::Apply(&body))
+            .await
+            .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+    }
+    for crd in crds {
+        let name = crd.metadata.name.clone().expect("a CRD has a name");
+        let established = await_condition(api.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(Duration::from_secs(30), established)
+            .await
+            .unwrap_or_else(|_| panic!("CRD {name} not established within 30s"))
+            .unwrap_or_else(|e| panic!("watch CRD {name}: {e}"));
+    }
+}

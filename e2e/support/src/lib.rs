@@ -1,0 +1,62 @@
+//! Test support for everything that talks to Kubernetes.
+//!
+//! All tests share one real control plane (etcd + kube-apiserver + kube-controller-manager),
+//! started by `make test` through `e2e/bin/control-plane.sh`; each test gets its own
+//! namespace. There is no fallback: a test that needs the control plane and cannot reach it
+//! fails, with a message that says how to start one.
+
+mod crds;
+mod namespace;
+
+pub use crds::install_crds;
+pub use namespace::TestNamespace;
+
+use std::path::PathBuf;
+
+use kube::{Client, Config, config::KubeConfigOptions, config::Kubeconfig};
+
+/// Where the control plane's admin kubeconfig is: `IPAM_TEST_KUBECONFIG`, else the one
+/// `make test` writes under `target/testenv`.
+pub fn kubeconfig_path() -> PathBuf {
+    match std::env::var_os("IPAM_TEST_KUBECONFIG") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/testenv/kubeconfig"),
+    }
+}
+
+/// A client for the test control plane's admin. Made per test: a client is bound to the
+/// tokio runtime that created it, and every `#[tokio::test]` has its own.
+pub async fn client() -> Client {
+    let path = kubeconfig_path();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
+        panic!(
+            "no test control plane: cannot read kubeconfig {} ({e}); run `make test`, or start one with \
+             `e2e/bin/control-plane.sh start target/testenv`",
+            path.display()
+        )
+    });
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("kubeconfig {} is unusable: {e}", path.display()));
+    let client = Client::try_from(config).expect("build a kube client from the test kubeconfig");
+    if let Err(e) = client.apiserver_version().await {
+        panic!(
+            "test control plane at {} does not answer ({e}); run `make test`, or restart it with \
+             `e2e/bin/control-plane.sh start target/testenv`",
+            path.display()
+        );
+    }
+    client
+}
+
+/// A DNS-label-safe name, unique across the test processes sharing one control plane.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{:x}-{nanos:x}-{n}", std::process::id())
+}

@@ -1,0 +1,8 @@
+//! ipam-operator: static IP addresses for Cluster API and k0rdent ClusterDeployments.
+//!
+//! This crate is the orchestration layer (the k0rdent kinds and their controllers). The
+//! address engine and the backends live in crates below it, and never import it.
+
+pub mod api;
+pub mod crds;
+pub mod run;

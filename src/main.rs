@@ -1,0 +1,40 @@
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ipam-operator",
+    version,
+    about = "Static IP address management for Cluster API and k0rdent"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the operator against the cluster of the current kubeconfig (or in-cluster config).
+    Run,
+    /// Print every CustomResourceDefinition the operator serves, as multi-document YAML.
+    Crds,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Crds => print!(
+            "{}",
+            ipam_operator::crds::to_yaml(&ipam_operator::crds::all())?
+        ),
+        Command::Run => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .init();
+            ipam_operator::run::run().await?;
+        }
+    }
+    Ok(())
+}
