@@ -1,0 +1,12 @@
+//! The admission rules of both upstream webhooks, as pure functions over
+//! specs, plus the checks that span objects: overlap between pools and
+//! addresses stranded by a shrink. A webhook fetches what the rules need (the
+//! old object, the addresses in use, the other pools) and calls these.
+
+mod in_cluster;
+mod metal3;
+mod overlap;
+
+pub use in_cluster::validate_in_cluster;
+pub use metal3::{validate_metal3_create, validate_metal3_update};
+pub use overlap::{Overlap, StrandedAddresses, overlap, stranded_addresses};
