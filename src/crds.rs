@@ -14,6 +14,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         api::ClusterIPAMClaim::crd(),
         api::ClusterTemplate::crd(),
     ];
+    crds.extend(ipam_in_cluster::crds());
     crds.sort_by(|a, b| {
         (&a.spec.group, &a.spec.names.kind).cmp(&(&b.spec.group, &b.spec.names.kind))
     });

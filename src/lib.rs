@@ -6,3 +6,4 @@
 pub mod api;
 pub mod crds;
 pub mod run;
+pub mod webhook;

@@ -14,7 +14,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig (or in-cluster config).
-    Run,
+    Run(ipam_operator::run::RunArgs),
     /// Print every CustomResourceDefinition the operator serves, as multi-document YAML.
     Crds,
 }
@@ -26,14 +26,14 @@ async fn main() -> anyhow::Result<()> {
             "{}",
             ipam_operator::crds::to_yaml(&ipam_operator::crds::all())?
         ),
-        Command::Run => {
+        Command::Run(args) => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info".into()),
                 )
                 .init();
-            ipam_operator::run::run().await?;
+            ipam_operator::run::run(args).await?;
         }
     }
     Ok(())

@@ -48,10 +48,7 @@ async fn every_example_applies_unchanged() {
                 obj.metadata.namespace = None;
                 kube::Api::<DynamicObject>::namespaced_with(ns.client.clone(), &ns.name, &resource)
             } else {
-                kube::Api::<DynamicObject>::all_with(
-                    ns.client.clone(),
-                    &ApiResource::from_gvk(&gvk),
-                )
+                kube::Api::<DynamicObject>::all_with(ns.client.clone(), &resource)
             };
             api.create(&PostParams::default(), &obj)
                 .await

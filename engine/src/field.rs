@@ -163,6 +163,20 @@ pub enum Violation {
         /// The pool's family.
         family: Family,
     },
+    /// Added here (the in-cluster provider does not check it): the gateway lies
+    /// outside a subnet wide enough to hold it, so the hosts given addresses
+    /// could not reach it. Point-to-point and host subnets (/31, /32, /127,
+    /// /128) are exempt: an on-link gateway outside them is a real design,
+    /// warned about instead.
+    #[error(
+        "gateway {gateway} lies outside the pool's subnet {subnet}, so hosts on it could not reach it"
+    )]
+    GatewayOutsideSubnet {
+        /// The gateway.
+        gateway: IpAddr,
+        /// The subnet, as `network/prefix`.
+        subnet: String,
+    },
     /// Added here (neither upstream checks it): another pool may hand out
     /// some of the same addresses, so two claims could get one address.
     #[error("overlaps {pool}: {overlap}")]

@@ -148,6 +148,31 @@ fn in_cluster_second_stage_waits_for_the_first() {
 }
 
 #[test]
+fn in_cluster_refuses_a_gateway_outside_a_subnet_that_could_hold_it() {
+    for (addresses, prefix, gateway, subnet) in [
+        (&["10.0.0.10-10.0.0.20"][..], 24, "10.0.1.1", "10.0.0.0/24"),
+        (&["10.0.0.4"][..], 30, "10.0.0.9", "10.0.0.4/30"),
+        (&["fd00::10-fd00::20"][..], 64, "fd01::1", "fd00::/64"),
+    ] {
+        let spec = InClusterSpec {
+            gateway: Some(gateway.into()),
+            ..in_cluster(addresses, prefix)
+        };
+        let messages: Vec<_> = validate_in_cluster(&spec)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            messages,
+            [format!(
+                "spec.gateway: Invalid value: \"{gateway}\": gateway {gateway} lies outside the pool's subnet {subnet}, so hosts on it could not reach it"
+            )]
+        );
+    }
+}
+
+#[test]
 fn in_cluster_warns_about_a_gateway_outside_the_subnet() {
     let spec = InClusterSpec {
         gateway: Some("172.31.1.1".into()),

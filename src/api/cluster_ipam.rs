@@ -1,5 +1,8 @@
 //! ClusterIPAM: the result of a claim, named like it and owned by it.
 
+// Each `printcolumn(...)` of the kube derive repeats `type_`; clippy reads that as a duplicate.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};

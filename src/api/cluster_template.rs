@@ -1,6 +1,9 @@
 //! ClusterTemplate: the chart a ClusterDeployment installs. This operator reads it; kcm's
 //! template controller (or the user) fills its status.
 
+// Each `printcolumn(...)` of the kube derive repeats `type_`; clippy reads that as a duplicate.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use kube::{CustomResource, KubeSchema};

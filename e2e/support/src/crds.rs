@@ -27,3 +27,26 @@ pub async fn install_crds(client: &Client, crds: &[CustomResourceDefinition]) {
             .unwrap_or_else(|e| panic!("watch CRD {name}: {e}"));
     }
 }
+
+/// CRDs read from a YAML file of one or more documents, e.g. the Cluster API fixtures in
+/// `e2e/fixtures/capi`.
+pub fn crds_from_yaml(path: &std::path::Path) -> Vec<CustomResourceDefinition> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_saphyr::from_multiple(&text)
+        .unwrap_or_else(|e| panic!("{} holds no CRD YAML: {e}", path.display()))
+}
+
+/// Cluster API's own CRDs (Cluster, IPAddressClaim, IPAddress), which the operator consumes
+/// but does not serve.
+pub fn capi_crds() -> Vec<CustomResourceDefinition> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/capi");
+    [
+        "cluster.x-k8s.io_clusters.yaml",
+        "ipam.cluster.x-k8s.io_ipaddressclaims.yaml",
+        "ipam.cluster.x-k8s.io_ipaddresses.yaml",
+    ]
+    .iter()
+    .flat_map(|file| crds_from_yaml(&dir.join(file)))
+    .collect()
+}

@@ -8,7 +8,7 @@
 mod crds;
 mod namespace;
 
-pub use crds::install_crds;
+pub use crds::{capi_crds, crds_from_yaml, install_crds};
 pub use namespace::TestNamespace;
 
 use std::path::PathBuf;

@@ -10,8 +10,9 @@ use crate::pool::InClusterSpec;
 /// also keep its addresses in use: see
 /// [`stranded_addresses`](crate::stranded_addresses).
 ///
-/// One warning is added: a gateway outside the subnet (the upstream does not
-/// check it, and some networks want it).
+/// Added here: a gateway outside the subnet is refused, except for
+/// point-to-point and host subnets (the last two prefix lengths of the
+/// family), where an on-link gateway is a real design and only warned about.
 pub fn validate_in_cluster(spec: &InClusterSpec) -> Validation {
     let checked = match spec.check() {
         Ok(checked) => checked,
@@ -24,7 +25,7 @@ pub fn validate_in_cluster(spec: &InClusterSpec) -> Validation {
     };
     let family = checked.family;
     let (first, last) = subnet_of(family, checked.lowest, checked.prefix);
-    let errors = checked
+    let mut errors: Vec<FieldError> = checked
         .entries
         .iter()
         .filter(|(_, range)| {
@@ -39,15 +40,25 @@ pub fn validate_in_cluster(spec: &InClusterSpec) -> Validation {
             )
         })
         .collect();
-    let warnings = checked
+    let mut warnings = Vec::new();
+    if let Some(gateway) = checked
         .gateway
         .filter(|&gateway| !(first..=last).contains(&number(gateway)))
-        .map(|gateway| Warning::GatewayOutsideSubnet {
-            field: "spec.gateway".into(),
-            gateway,
-            subnet: format!("{}/{}", family.address(first), checked.prefix),
-        })
-        .into_iter()
-        .collect();
+    {
+        let subnet = format!("{}/{}", family.address(first), checked.prefix);
+        if checked.prefix + 2 > family.bits() {
+            warnings.push(Warning::GatewayOutsideSubnet {
+                field: "spec.gateway".into(),
+                gateway,
+                subnet,
+            });
+        } else {
+            errors.push(FieldError::new(
+                "spec.gateway",
+                BadValue::Text(gateway.to_string()),
+                Violation::GatewayOutsideSubnet { gateway, subnet },
+            ));
+        }
+    }
     Validation { errors, warnings }
 }

@@ -1,0 +1,12 @@
+//! An admission webhook server: HTTPS with a mounted or generated certificate, axum routes,
+//! and responses shaped as controller-runtime's so that clients see the upstream's errors.
+//!
+//! A backend provides the routes (an `axum::Router` whose handlers decide with
+//! [`respond`]); the binary binds the port and calls [`serve`].
+
+mod review;
+mod server;
+pub mod tls;
+
+pub use review::{Denial, Verdict, invalid_field, respond};
+pub use server::serve;

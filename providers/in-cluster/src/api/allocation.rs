@@ -1,0 +1,124 @@
+//! AddressAllocation: the record that makes one address of one pool impossible to hand out
+//! twice, across workers, restarts and operator replicas.
+//!
+//! Its name is derived from the pool and the address alone, so the API server refuses a
+//! second record for the same address with 409 AlreadyExists: whoever creates it first holds
+//! the address. The IPAddress a claim receives is written only after its record exists.
+//! Cluster-scoped, because global pools serve claims from every namespace.
+
+// Each `printcolumn(...)` of the kube derive repeats `type_`; clippy reads that as a duplicate.
+#![allow(clippy::duplicated_attributes)]
+
+use std::net::IpAddr;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::pool_key::PoolKey;
+
+/// Label holding the pool's digest, to list one pool's records.
+pub const POOL_LABEL: &str = "ipam-operator.io/pool";
+/// Label holding the claim's uid, to find what a claim holds.
+pub const CLAIM_UID_LABEL: &str = "ipam-operator.io/claim-uid";
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "ipam-operator.io",
+    version = "v1alpha1",
+    kind = "AddressAllocation",
+    printcolumn(name = "Address", type_ = "string", json_path = ".spec.address"),
+    printcolumn(name = "Pool Kind", type_ = "string", json_path = ".spec.pool.kind"),
+    printcolumn(name = "Pool", type_ = "string", json_path = ".spec.pool.name"),
+    printcolumn(
+        name = "Claim Namespace",
+        type_ = "string",
+        json_path = ".spec.claim.namespace"
+    ),
+    printcolumn(name = "Claim", type_ = "string", json_path = ".spec.claim.name"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressAllocationSpec {
+    pub pool: PoolIdentity,
+    pub address: String,
+    pub claim: ClaimIdentity,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolIdentity {
+    pub api_group: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+/// The claim holding the address. The uid tells a claim from a later one of the same name.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimIdentity {
+    pub api_group: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl ClaimIdentity {
+    /// The key the engine knows this claim by: kind-qualified, so claims of different APIs on
+    /// one pool never share a key.
+    pub fn engine_key(&self) -> String {
+        format!("{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// The record's name: the pool's digest and the address in hex (IPv6 colons are not allowed
+/// in names).
+pub fn allocation_name(pool: &PoolKey, address: IpAddr) -> String {
+    let address = match address {
+        IpAddr::V4(v4) => format!("{:08x}", u32::from(v4)),
+        IpAddr::V6(v6) => format!("{:032x}", u128::from(v6)),
+    };
+    format!("{}-{address}", pool.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_differ_by_pool_and_address_and_are_valid_object_names() {
+        let a = PoolKey::namespaced("ipam.cluster.x-k8s.io", "InClusterIPPool", "ns1", "pool");
+        let b = PoolKey::namespaced("ipam.cluster.x-k8s.io", "InClusterIPPool", "ns2", "pool");
+        let g = PoolKey::global("ipam.cluster.x-k8s.io", "GlobalInClusterIPPool", "pool");
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let ip6: IpAddr = "fd00::1".parse().unwrap();
+        let names = [
+            allocation_name(&a, ip),
+            allocation_name(&b, ip),
+            allocation_name(&g, ip),
+            allocation_name(&a, ip6),
+        ];
+        for (i, n) in names.iter().enumerate() {
+            assert!(
+                n.len() <= 63
+                    && n.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{n}"
+            );
+            for m in &names[i + 1..] {
+                assert_ne!(n, m);
+            }
+        }
+        assert_eq!(
+            allocation_name(&a, ip),
+            allocation_name(&a, "10.0.0.1".parse().unwrap())
+        );
+    }
+}

@@ -1,0 +1,840 @@
+//! IPAddressClaim → IPAddress for claims whose pool is an InClusterIPPool or a
+//! GlobalInClusterIPPool, following the Cluster API IPAM contract.
+//!
+//! Per claim: fetch → decide → write. The claim's finalizer is persisted before any address
+//! is taken, so a claim deleted at once can never leave an address behind; the address is
+//! taken in the ledger (see `ledger.rs`) before the IPAddress is written, so two claims can
+//! never receive the same one.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::finalizers;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::allocation::ClaimIdentity;
+use crate::api::capi::keys::*;
+use crate::api::capi::{IPAddress, IPAddressClaim, IPAddressSpec, LocalReference};
+use crate::api::{GROUP, GlobalInClusterIPPool, InClusterIPPool};
+use crate::config::{Config, WATCH_FILTER_LABEL};
+use crate::ledger::{Ledger, ReserveError};
+use crate::pool_key::PoolKey;
+use crate::pool_object::PoolObject;
+use crate::stores;
+
+pub const MANAGER: &str = "ipam-operator-claims";
+
+/// The pool kinds this controller serves.
+pub fn serves(claim: &IPAddressClaim) -> bool {
+    let pool = &claim.spec.pool_ref;
+    pool.api_group == GROUP
+        && (pool.kind == InClusterIPPool::KIND || pool.kind == GlobalInClusterIPPool::KIND)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("claim {claim}: {source}")]
+    Api { claim: String, source: kube::Error },
+}
+
+pub struct Context {
+    pub client: Client,
+    pub ledger: Ledger,
+    pub recorder: Recorder,
+    pub pools: Store<InClusterIPPool>,
+    pub global_pools: Store<GlobalInClusterIPPool>,
+    pub addresses: Store<IPAddress>,
+    pub released: ReleaseNotifier,
+    pub caches_ready: stores::CachesReady,
+    /// The Cluster API `Cluster` kind, when its CRD is installed.
+    pub clusters: Option<ApiResource>,
+}
+
+/// The pool a claim names, as this controller found it.
+enum FoundPool {
+    Missing,
+    Namespaced(Arc<InClusterIPPool>),
+    Global(Arc<GlobalInClusterIPPool>),
+}
+
+impl FoundPool {
+    fn paused(&self) -> bool {
+        match self {
+            FoundPool::Missing => false,
+            FoundPool::Namespaced(p) => p.annotations().contains_key(PAUSED_ANNOTATION),
+            FoundPool::Global(p) => p.annotations().contains_key(PAUSED_ANNOTATION),
+        }
+    }
+    fn deleting(&self) -> bool {
+        match self {
+            FoundPool::Missing => false,
+            FoundPool::Namespaced(p) => p.meta().deletion_timestamp.is_some(),
+            FoundPool::Global(p) => p.meta().deletion_timestamp.is_some(),
+        }
+    }
+    fn spec(&self) -> Option<&crate::api::PoolSpec> {
+        match self {
+            FoundPool::Missing => None,
+            FoundPool::Namespaced(p) => Some(p.pool_spec()),
+            FoundPool::Global(p) => Some(p.pool_spec()),
+        }
+    }
+}
+
+pub fn pool_key(claim: &IPAddressClaim) -> PoolKey {
+    let pool = &claim.spec.pool_ref;
+    if pool.kind == GlobalInClusterIPPool::KIND {
+        PoolKey::global(GROUP, &pool.kind, &pool.name)
+    } else {
+        PoolKey::namespaced(
+            GROUP,
+            &pool.kind,
+            &claim.namespace().unwrap_or_default(),
+            &pool.name,
+        )
+    }
+}
+
+fn find_pool(claim: &IPAddressClaim, ctx: &Context) -> FoundPool {
+    let key = pool_key(claim);
+    match key.namespace {
+        None => ctx
+            .global_pools
+            .get(&ObjectRef::new(&key.name))
+            .map_or(FoundPool::Missing, FoundPool::Global),
+        Some(ns) => ctx
+            .pools
+            .get(&ObjectRef::new(&key.name).within(&ns))
+            .map_or(FoundPool::Missing, FoundPool::Namespaced),
+    }
+}
+
+fn identity(claim: &IPAddressClaim) -> ClaimIdentity {
+    ClaimIdentity {
+        api_group: GROUP.into(),
+        kind: "IPAddressClaim".into(),
+        namespace: claim.namespace().unwrap_or_default(),
+        name: claim.name_any(),
+        uid: claim.uid().unwrap_or_default(),
+    }
+}
+
+fn cluster_name(claim: &IPAddressClaim) -> Option<String> {
+    claim
+        .spec
+        .cluster_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            claim
+                .labels()
+                .get(CLUSTER_NAME_LABEL)
+                .cloned()
+                .filter(|n| !n.is_empty())
+        })
+}
+
+enum ClusterState {
+    Usable,
+    Missing(String),
+    Paused(String),
+}
+
+async fn cluster_state(claim: &IPAddressClaim, ctx: &Context) -> Result<ClusterState, kube::Error> {
+    let Some(name) = cluster_name(claim) else {
+        return Ok(ClusterState::Usable);
+    };
+    let Some(resource) = &ctx.clusters else {
+        return Ok(ClusterState::Missing(name));
+    };
+    let api = Api::<DynamicObject>::namespaced_with(
+        ctx.client.clone(),
+        &claim.namespace().unwrap_or_default(),
+        resource,
+    );
+    Ok(match api.get_opt(&name).await? {
+        None => ClusterState::Missing(name),
+        Some(cluster) => {
+            let paused_spec = cluster
+                .data
+                .pointer("/spec/paused")
+                .and_then(|p| p.as_bool())
+                .unwrap_or(false);
+            if paused_spec || cluster.annotations().contains_key(PAUSED_ANNOTATION) {
+                ClusterState::Paused(name)
+            } else {
+                ClusterState::Usable
+            }
+        }
+    })
+}
+
+pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !serves(&claim) {
+        return Ok(Action::await_change());
+    }
+    let ns = claim.namespace().unwrap_or_default();
+    tracing::debug!(claim = %format!("{ns}/{}", claim.name_any()), "reconcile");
+    let api_err = |source| Error::Api {
+        claim: format!("{ns}/{}", claim.name_any()),
+        source,
+    };
+    // Allocation reads the pool and address caches; never decide from a half-filled one.
+    ctx.caches_ready.wait().await;
+
+    if claim.meta().deletion_timestamp.is_some() {
+        return release(&claim, &ctx).await.map_err(api_err);
+    }
+    if claim.annotations().contains_key(PAUSED_ANNOTATION) {
+        return Ok(Action::await_change());
+    }
+    match cluster_state(&claim, &ctx).await.map_err(api_err)? {
+        ClusterState::Usable => {}
+        ClusterState::Missing(name) => {
+            let d = Decision::new(
+                READY,
+                false,
+                "ClusterNotFound",
+                format!("waiting for Cluster {ns}/{name} to exist"),
+            );
+            write_status(&claim, &ctx, None, &d)
+                .await
+                .map_err(api_err)?;
+            return Ok(Action::await_change());
+        }
+        ClusterState::Paused(name) => {
+            let d = Decision::new(
+                READY,
+                false,
+                "ClusterPaused",
+                format!("Cluster {ns}/{name} is paused; allocation waits until it resumes"),
+            );
+            write_status(&claim, &ctx, None, &d)
+                .await
+                .map_err(api_err)?;
+            return Ok(Action::await_change());
+        }
+    }
+    let claims = Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns);
+    if !finalizers::has(claim.as_ref(), CLAIM_FINALIZER) {
+        // Persisted before anything is taken; the update event brings the claim back.
+        finalizers::add(&claims, claim.as_ref(), CLAIM_FINALIZER)
+            .await
+            .map_err(api_err)?;
+        return Ok(Action::await_change());
+    }
+
+    let pool = find_pool(&claim, &ctx);
+    let key = pool_key(&claim);
+    if pool.paused() {
+        return Ok(Action::await_change());
+    }
+    let Some(spec) = pool.spec() else {
+        let d = Decision::new(
+            READY,
+            false,
+            "PoolNotFound",
+            format!("{key} does not exist"),
+        );
+        write_status(&claim, &ctx, None, &d)
+            .await
+            .map_err(api_err)?;
+        return Ok(Action::await_change());
+    };
+    if pool.deleting() {
+        let d = Decision::new(
+            READY,
+            false,
+            "PoolNotReady",
+            format!("{key} is being deleted"),
+        );
+        write_status(&claim, &ctx, None, &d)
+            .await
+            .map_err(api_err)?;
+        return Ok(Action::await_change());
+    }
+
+    // An IPAddress named after the claim is adopted as it is: its spec is immutable, and
+    // `clusterctl move` re-creates it before the claim is reconciled again.
+    let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
+    if let Some(existing) = addresses
+        .get_opt(&claim.name_any())
+        .await
+        .map_err(api_err)?
+    {
+        return adopt(&claim, &ctx, &key, existing).await.map_err(api_err);
+    }
+
+    let compiled = match &pool {
+        FoundPool::Namespaced(p) => p.compile(),
+        FoundPool::Global(p) => p.compile(),
+        FoundPool::Missing => unreachable!("spec exists"),
+    };
+    let compiled = match compiled {
+        Ok(compiled) => compiled,
+        Err(e) => {
+            let d = Decision::new(
+                READY,
+                false,
+                "PoolNotReady",
+                format!("{key} is invalid: {e}"),
+            );
+            write_status(&claim, &ctx, None, &d)
+                .await
+                .map_err(api_err)?;
+            return Ok(Action::await_change());
+        }
+    };
+    let generation = match &pool {
+        FoundPool::Namespaced(p) => p.meta().generation,
+        FoundPool::Global(p) => p.meta().generation,
+        FoundPool::Missing => None,
+    };
+    let existing = || existing_addresses(&ctx.addresses, &key);
+    let reservation = ctx
+        .ledger
+        .reserve(
+            &key,
+            generation,
+            || compiled.clone(),
+            existing,
+            &identity(&claim),
+            None,
+        )
+        .await;
+    let reservation = match reservation {
+        Ok(r) => r,
+        Err(ReserveError::Api { source, .. }) => return Err(api_err(source)),
+        Err(e @ ReserveError::Exhausted { .. }) => {
+            tracing::info!(claim = %claim.name_any(), %e, "pool exhausted; the claim waits");
+            let d = Decision::new(READY, false, "PoolExhausted", e.to_string());
+            if write_status(&claim, &ctx, None, &d)
+                .await
+                .map_err(api_err)?
+            {
+                publish(
+                    &ctx,
+                    claim.as_ref(),
+                    EventType::Warning,
+                    "PoolExhausted",
+                    &d.message,
+                )
+                .await;
+            }
+            // A release in the pool brings the claim back (pool watch).
+            return Ok(Action::await_change());
+        }
+        Err(e) => {
+            let d = Decision::new(READY, false, "AllocationFailed", e.to_string());
+            write_status(&claim, &ctx, None, &d)
+                .await
+                .map_err(api_err)?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    let address = IPAddress {
+        metadata: kube::api::ObjectMeta {
+            name: Some(claim.name_any()),
+            namespace: Some(ns.clone()),
+            labels: Some(copied_labels(&claim)),
+            finalizers: Some(vec![ADDRESS_FINALIZER.to_string()]),
+            owner_references: Some(owner_references(&claim, &pool)),
+            ..Default::default()
+        },
+        spec: IPAddressSpec {
+            claim_ref: LocalReference {
+                name: claim.name_any(),
+            },
+            pool_ref: claim.spec.pool_ref.clone(),
+            address: reservation.address.to_string(),
+            prefix: spec.prefix,
+            gateway: spec.gateway.clone().filter(|g| !g.is_empty()),
+        },
+    };
+    match addresses.create(&PostParams::default(), &address).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            // Written by someone else since our read: adopt theirs, free ours if it differs.
+            let existing = addresses.get(&claim.name_any()).await.map_err(api_err)?;
+            return adopt(&claim, &ctx, &key, existing).await.map_err(api_err);
+        }
+        Err(e) => return Err(api_err(e)),
+    }
+    let d = Decision::new(
+        READY,
+        true,
+        "Allocated",
+        format!("{} allocated from {key}", reservation.address),
+    );
+    write_status(&claim, &ctx, Some(&claim.name_any()), &d)
+        .await
+        .map_err(api_err)?;
+    tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %reservation.address, pool = %key, "allocated");
+    publish(
+        &ctx,
+        claim.as_ref(),
+        EventType::Normal,
+        "AddressAllocated",
+        &d.message,
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+/// The pool's IPAddresses as (address, holder), for recording addresses this operator did not
+/// hand out (an earlier provider, or `clusterctl move`).
+fn existing_addresses(store: &Store<IPAddress>, pool: &PoolKey) -> Vec<(String, ClaimIdentity)> {
+    stores::filter(store, |a| address_in_pool(a, pool))
+        .into_iter()
+        .map(|a| {
+            let holder = ClaimIdentity {
+                api_group: GROUP.into(),
+                kind: "IPAddressClaim".into(),
+                namespace: a.namespace().unwrap_or_default(),
+                name: a.spec.claim_ref.name.clone(),
+                uid: owner_uid(&a).unwrap_or_default(),
+            };
+            (a.spec.address.clone(), holder)
+        })
+        .collect()
+}
+
+pub fn address_in_pool(address: &IPAddress, pool: &PoolKey) -> bool {
+    let r = &address.spec.pool_ref;
+    r.api_group == pool.group
+        && r.kind == pool.kind
+        && r.name == pool.name
+        && (pool.namespace.is_none() || address.namespace() == pool.namespace)
+}
+
+fn owner_uid(address: &IPAddress) -> Option<String> {
+    address
+        .owner_references()
+        .iter()
+        .find(|o| o.kind == "IPAddressClaim" && o.name == address.spec.claim_ref.name)
+        .map(|o| o.uid.clone())
+}
+
+async fn adopt(
+    claim: &IPAddressClaim,
+    ctx: &Context,
+    key: &PoolKey,
+    existing: IPAddress,
+) -> Result<Action, kube::Error> {
+    let ns = claim.namespace().unwrap_or_default();
+    let me = identity(claim);
+    let Ok(address) = existing.spec.address.parse::<IpAddr>() else {
+        let d = Decision::new(
+            READY,
+            false,
+            "AllocationFailed",
+            format!(
+                "IPAddress {ns}/{} holds {:?}, which is no IP address",
+                existing.name_any(),
+                existing.spec.address
+            ),
+        );
+        write_status(claim, ctx, None, &d).await?;
+        return Ok(Action::await_change());
+    };
+    if let Some(other) = ctx.ledger.adopt(key, address, &me).await? {
+        let d = Decision::new(
+            READY,
+            false,
+            "AllocationFailed",
+            format!(
+                "IPAddress {ns}/{} holds {address}, which {key} already gave to {} {}/{}",
+                existing.name_any(),
+                other.kind,
+                other.namespace,
+                other.name
+            ),
+        );
+        write_status(claim, ctx, None, &d).await?;
+        return Ok(Action::await_change());
+    }
+
+    let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
+    let pool = find_pool(claim, ctx);
+    let mut wanted_owners = owner_references(claim, &pool);
+    let has_all_owners = wanted_owners
+        .iter()
+        .all(|w| existing.owner_references().iter().any(|o| o.uid == w.uid));
+    let labels = copied_labels(claim);
+    let has_labels = labels
+        .iter()
+        .all(|(k, v)| existing.labels().get(k) == Some(v));
+    if !has_all_owners || !has_labels || !finalizers::has(&existing, ADDRESS_FINALIZER) {
+        for owner in existing.owner_references() {
+            if !wanted_owners.iter().any(|w| w.uid == owner.uid) {
+                wanted_owners.push(owner.clone());
+            }
+        }
+        let mut finalizers = existing.finalizers().to_vec();
+        if !finalizers.iter().any(|f| f == ADDRESS_FINALIZER) {
+            finalizers.push(ADDRESS_FINALIZER.into());
+        }
+        let patch = json!({"metadata": {
+            "resourceVersion": existing.resource_version(),
+            "labels": labels,
+            "finalizers": finalizers,
+            "ownerReferences": wanted_owners,
+        }});
+        addresses
+            .patch(
+                &existing.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+    }
+    let d = Decision::new(
+        READY,
+        true,
+        "Allocated",
+        format!("{address} allocated from {key}"),
+    );
+    write_status(claim, ctx, Some(&existing.name_any()), &d).await?;
+    Ok(Action::await_change())
+}
+
+async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::Error> {
+    if !finalizers::has(claim, CLAIM_FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let ns = claim.namespace().unwrap_or_default();
+    // A paused Cluster or pool holds the release (clusterctl move); a missing one never does.
+    if let ClusterState::Paused(_) = cluster_state(claim, ctx).await? {
+        return Ok(Action::await_change());
+    }
+    let pool = find_pool(claim, ctx);
+    if pool.paused() {
+        return Ok(Action::await_change());
+    }
+    if let (Some(spec), false) = (pool.spec(), pool.deleting()) {
+        let grace = i64::from(spec.address_reuse_grace_period_seconds.unwrap_or(0));
+        if grace > 0 {
+            let deleted = claim
+                .meta()
+                .deletion_timestamp
+                .as_ref()
+                .expect("deleting")
+                .0;
+            let elapsed = k8s_openapi::jiff::Timestamp::now()
+                .duration_since(deleted)
+                .as_secs();
+            if elapsed < grace {
+                return Ok(Action::requeue(Duration::from_secs(
+                    (grace - elapsed) as u64,
+                )));
+            }
+        }
+    }
+    let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
+    let mut released = None;
+    if let Some(address) = addresses.get_opt(&claim.name_any()).await?
+        && address.spec.claim_ref.name == claim.name_any()
+    {
+        released = Some(address.spec.address.clone());
+        finalizers::remove(&addresses, &address, ADDRESS_FINALIZER).await?;
+        match addresses
+            .delete(&address.name_any(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    ctx.ledger
+        .release(&pool_key(claim), &identity(claim))
+        .await?;
+    let _ = ctx.released.0.send(pool_key(claim));
+    if let Some(address) = released {
+        tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), %address, "released");
+        let note = format!("{address} released to {}", pool_key(claim));
+        publish(ctx, claim, EventType::Normal, "AddressReleased", &note).await;
+    }
+    let claims = Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns);
+    finalizers::remove(&claims, claim, CLAIM_FINALIZER).await?;
+    Ok(Action::await_change())
+}
+
+fn copied_labels(claim: &IPAddressClaim) -> std::collections::BTreeMap<String, String> {
+    claim
+        .labels()
+        .iter()
+        .filter(|(k, _)| k.as_str() == CLUSTER_NAME_LABEL || k.as_str() == WATCH_FILTER_LABEL)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn owner_references(claim: &IPAddressClaim, pool: &FoundPool) -> Vec<OwnerReference> {
+    let mut owners = vec![OwnerReference {
+        api_version: IPAddressClaim::api_version(&()).into(),
+        kind: IPAddressClaim::kind(&()).into(),
+        name: claim.name_any(),
+        uid: claim.uid().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }];
+    let pool_owner = match pool {
+        FoundPool::Namespaced(p) => p.controller_owner_ref(&()),
+        FoundPool::Global(p) => p.controller_owner_ref(&()),
+        FoundPool::Missing => None,
+    };
+    if let Some(mut owner) = pool_owner {
+        owner.controller = Some(false);
+        owner.block_owner_deletion = Some(true);
+        owners.push(owner);
+    }
+    owners
+}
+
+/// Writes `Ready` (and the address reference once allocated) when it differs from what the
+/// claim shows. Returns whether anything was written.
+async fn write_status(
+    claim: &IPAddressClaim,
+    ctx: &Context,
+    address_ref: Option<&str>,
+    decision: &Decision,
+) -> Result<bool, kube::Error> {
+    let current = claim.status.as_ref();
+    let current_conditions = current.map(|s| s.conditions.clone()).unwrap_or_default();
+    let current_ref = current
+        .and_then(|s| s.address_ref.as_ref())
+        .map(|r| r.name.as_str());
+    let generation = claim.meta().generation;
+    if conditions::matches(&current_conditions, decision, generation)
+        && (address_ref.is_none() || current_ref == address_ref)
+    {
+        return Ok(false);
+    }
+    let mut updated = current_conditions
+        .iter()
+        .filter(|c| c.type_ == READY)
+        .cloned()
+        .collect::<Vec<_>>();
+    conditions::set(&mut updated, decision, generation);
+    let mut body = json!({"conditions": updated});
+    if let Some(name) = address_ref.or(current_ref) {
+        body["addressRef"] = json!({"name": name});
+    }
+    let api = Api::<IPAddressClaim>::namespaced(
+        ctx.client.clone(),
+        &claim.namespace().unwrap_or_default(),
+    );
+    // A merge patch guarded by the resourceVersion, not server-side apply: claims written at
+    // v1alpha1/v1beta1 carry managed fields of those versions, and SSA must convert between
+    // them, which fails where Cluster API's conversion webhook is absent. The other
+    // conditions are kept as read.
+    let mut conditions = current_conditions
+        .into_iter()
+        .filter(|c| c.type_ != READY)
+        .collect::<Vec<_>>();
+    conditions.extend(updated);
+    body["conditions"] = json!(conditions);
+    let patch = json!({"metadata": {"resourceVersion": claim.resource_version()}, "status": body});
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    match api
+        .patch_status(&claim.name_any(), &params, &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    claim: &IPAddressClaim,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Allocate".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &claim.object_ref(&())).await {
+        tracing::warn!(error = %e, "cannot publish event");
+    }
+}
+
+fn error_policy(claim: Arc<IPAddressClaim>, error: &Error, _: Arc<Context>) -> Action {
+    let Error::Api { source, .. } = error;
+    // A conflict only means a newer version exists (another worker or replica wrote first):
+    // look again at once. Anything else waits a little.
+    let conflict = matches!(source, kube::Error::Api(e) if e.code == 409 || e.code == 422);
+    if conflict {
+        tracing::debug!(claim = %claim.name_any(), %error, "conflict; retrying");
+        Action::requeue(Duration::from_millis(200))
+    } else {
+        tracing::warn!(claim = %claim.name_any(), %error, "reconcile failed; retrying");
+        Action::requeue(Duration::from_secs(2))
+    }
+}
+
+/// What the claim controller is given; it builds its caches itself (see `stores.rs`).
+pub struct Parts {
+    pub client: Client,
+    pub ledger: Ledger,
+    pub recorder: Recorder,
+    pub clusters: Option<ApiResource>,
+}
+
+/// Builds the claim controller; the returned future runs it until `shutdown` resolves.
+pub fn run<S>(
+    parts: Parts,
+    config: &Config,
+    released: Released,
+    notifier: ReleaseNotifier,
+    shutdown: S,
+) -> impl std::future::Future<Output = ()> + use<S>
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let client = parts.client.clone();
+    let (pools, pool_changes) =
+        stores::reflect(config.api::<InClusterIPPool>(&client), config.watcher());
+    // Global pools are cluster-scoped: a namespace scope does not narrow them.
+    let (global_pools, global_changes) = stores::reflect(
+        Api::<GlobalInClusterIPPool>::all(client.clone()),
+        config.watcher(),
+    );
+    let (addresses, address_changes) =
+        stores::reflect(config.api::<IPAddress>(&client), Default::default());
+    let caches_ready = stores::CachesReady::spawn(vec![
+        stores::ready(&pools),
+        stores::ready(&global_pools),
+        stores::ready(&addresses),
+    ]);
+    let ctx = Arc::new(Context {
+        caches_ready,
+        client: parts.client,
+        ledger: parts.ledger,
+        recorder: parts.recorder,
+        pools,
+        global_pools,
+        addresses,
+        released: notifier,
+        clusters: parts.clusters,
+    });
+    let controller = Controller::new(config.api::<IPAddressClaim>(&client), config.watcher())
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    let claim_store = controller.store();
+    let waiting = move |key: PoolKey| waiting_claims(&claim_store, &key);
+    let waiting_global = waiting.clone();
+    let waiting_released = waiting.clone();
+    let mut controller = controller
+        .watches_stream(pool_changes, move |pool: InClusterIPPool| {
+            waiting(pool.key())
+        })
+        .watches_stream(global_changes, move |pool: GlobalInClusterIPPool| {
+            waiting_global(pool.key())
+        })
+        .watches_stream(address_changes, |address: IPAddress| {
+            Some(
+                ObjectRef::new(&address.spec.claim_ref.name)
+                    .within(&address.namespace().unwrap_or_default()),
+            )
+        })
+        // An address released in a pool is a chance for the claims waiting on it.
+        .reconcile_on(
+            released
+                .into_stream()
+                .flat_map(move |key| futures::stream::iter(waiting_released(key))),
+        )
+        .graceful_shutdown_on(shutdown);
+    if let Some(resource) = &ctx.clusters {
+        let claim_store = controller.store();
+        let api = match &config.namespace {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, resource),
+            None => Api::<DynamicObject>::all_with(client.clone(), resource),
+        };
+        controller = controller.watches_with(
+            api,
+            resource.clone(),
+            Default::default(),
+            move |cluster: DynamicObject| {
+                let (ns, name) = (cluster.namespace(), cluster.name_any());
+                stores::filter(&claim_store, |c| {
+                    c.namespace() == ns && cluster_name(c).as_deref() == Some(name.as_str())
+                })
+                .into_iter()
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+            },
+        );
+    }
+    controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+}
+
+/// Claims of `pool` still waiting for an address: an allocated one has nothing to gain.
+fn waiting_claims(store: &Store<IPAddressClaim>, pool: &PoolKey) -> Vec<ObjectRef<IPAddressClaim>> {
+    stores::filter(store, |c| {
+        serves(c)
+            && &pool_key(c) == pool
+            && c.status
+                .as_ref()
+                .and_then(|s| s.address_ref.as_ref())
+                .is_none()
+    })
+    .into_iter()
+    .map(|c| ObjectRef::from_obj(c.as_ref()))
+    .collect()
+}
+
+/// Tells the claim controller which pools just got an address back.
+#[derive(Clone)]
+pub struct ReleaseNotifier(tokio::sync::mpsc::UnboundedSender<PoolKey>);
+
+pub struct Released(tokio::sync::mpsc::UnboundedReceiver<PoolKey>);
+
+impl Released {
+    fn into_stream(self) -> impl futures::Stream<Item = PoolKey> {
+        futures::stream::unfold(self.0, |mut rx| async move {
+            rx.recv().await.map(|key| (key, rx))
+        })
+    }
+}
+
+pub fn release_channel() -> (ReleaseNotifier, Released) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (ReleaseNotifier(tx), Released(rx))
+}
+
+/// The Cluster API `Cluster` kind as served, if its CRD is installed.
+pub async fn discover_clusters(client: &Client) -> Option<ApiResource> {
+    let gvk = GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster");
+    match kube::discovery::pinned_kind(client, &gvk).await {
+        Ok((resource, _)) => Some(resource),
+        Err(_) => {
+            let v1beta1 = GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta1", "Cluster");
+            kube::discovery::pinned_kind(client, &v1beta1)
+                .await
+                .ok()
+                .map(|(r, _)| r)
+        }
+    }
+}

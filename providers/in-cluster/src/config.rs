@@ -1,0 +1,36 @@
+//! What the in-cluster controllers watch.
+
+/// Label that confines a controller to the objects carrying it with a given value, as
+/// Cluster API providers' `--watch-filter` does.
+pub const WATCH_FILTER_LABEL: &str = "cluster.x-k8s.io/watch-filter";
+
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Only claims and namespaced pools of this namespace; all namespaces when None.
+    pub namespace: Option<String>,
+    /// Only objects labelled `cluster.x-k8s.io/watch-filter=<value>`.
+    pub watch_filter: Option<String>,
+    /// Reconciles run at once per controller. Claims of one pool still take turns on the
+    /// pool's ledger slot; this bounds the API calls in flight.
+    pub concurrency: u16,
+}
+
+impl Config {
+    pub fn watcher(&self) -> kube::runtime::watcher::Config {
+        let config = kube::runtime::watcher::Config::default().any_semantic();
+        match &self.watch_filter {
+            Some(value) => config.labels(&format!("{WATCH_FILTER_LABEL}={value}")),
+            None => config,
+        }
+    }
+
+    pub fn api<K>(&self, client: &kube::Client) -> kube::Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.namespace {
+            Some(ns) => kube::Api::namespaced(client.clone(), ns),
+            None => kube::Api::all(client.clone()),
+        }
+    }
+}

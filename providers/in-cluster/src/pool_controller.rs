@@ -1,0 +1,216 @@
+//! Pool status (the upstream's exact counts, plus a `Ready` condition) and pool deletion,
+//! which waits until no IPAddress uses the pool. One generic controller serves both kinds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ipam_engine::Allocator;
+use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::{finalizers, status};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+
+use crate::api::capi::IPAddress;
+use crate::api::capi::keys::POOL_FINALIZER;
+use crate::api::pool::AddressCounts;
+use crate::claim_controller::address_in_pool;
+use crate::config::Config;
+use crate::ledger::Ledger;
+use crate::pool_object::PoolObject;
+use crate::stores;
+
+pub const MANAGER: &str = "ipam-operator-pools";
+
+pub struct Context {
+    pub client: Client,
+    pub ledger: Ledger,
+    pub addresses: Store<IPAddress>,
+    pub caches_ready: stores::CachesReady,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("pool {pool}: {source}")]
+pub struct Error {
+    pool: String,
+    source: kube::Error,
+}
+
+fn api<P: PoolObject>(client: &Client, pool: &P) -> Api<P> {
+    P::api(client, pool.namespace().as_deref())
+}
+
+pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = pool.key();
+    let err = |source| Error {
+        pool: key.to_string(),
+        source,
+    };
+    ctx.caches_ready.wait().await;
+    let in_use = stores::filter(&ctx.addresses, |a| address_in_pool(a, &key));
+    let pools = api(&ctx.client, pool.as_ref());
+
+    if pool.meta().deletion_timestamp.is_some() {
+        if in_use.is_empty() {
+            finalizers::remove(&pools, pool.as_ref(), POOL_FINALIZER)
+                .await
+                .map_err(err)?;
+            ctx.ledger.forget(&key);
+        } else {
+            let d = Decision::new(
+                READY,
+                false,
+                "PoolInUse",
+                format!(
+                    "deletion waits for {} IPAddresses of {key} to be released",
+                    in_use.len()
+                ),
+            );
+            write_status(&pools, pool.as_ref(), None, &d)
+                .await
+                .map_err(err)?;
+        }
+        return Ok(Action::await_change());
+    }
+    if !finalizers::has(pool.as_ref(), POOL_FINALIZER) {
+        finalizers::add(&pools, pool.as_ref(), POOL_FINALIZER)
+            .await
+            .map_err(err)?;
+        return Ok(Action::await_change());
+    }
+    let (counts, decision) = match pool.compile() {
+        Ok(compiled) => {
+            let existing = in_use.iter().map(|a| {
+                (
+                    a.spec.address.clone(),
+                    format!("{}/{}", a.namespace().unwrap_or_default(), a.name_any()),
+                )
+            });
+            let (allocator, _) = Allocator::rebuild(compiled, existing);
+            let c = allocator.counts().saturated();
+            tracing::debug!(pool = %key, total = c.total, used = c.used, "counted");
+            let counts = AddressCounts {
+                total: c.total,
+                used: c.used,
+                free: c.free,
+                out_of_range: c.out_of_range,
+            };
+            let decision = if c.free > 0 {
+                Decision::new(
+                    READY,
+                    true,
+                    "PoolReady",
+                    format!("{key} has free addresses"),
+                )
+            } else {
+                Decision::new(
+                    READY,
+                    true,
+                    "PoolExhausted",
+                    format!("{key} has no free address; claims wait until one is released"),
+                )
+            };
+            (counts, decision)
+        }
+        Err(e) => {
+            let used = i64::try_from(in_use.len()).unwrap_or(i64::MAX);
+            let counts = AddressCounts {
+                total: 0,
+                used,
+                free: 0,
+                out_of_range: used,
+            };
+            (
+                counts,
+                Decision::new(
+                    READY,
+                    false,
+                    "InvalidSpec",
+                    format!("{key} is invalid: {e}"),
+                ),
+            )
+        }
+    };
+    write_status(&pools, pool.as_ref(), Some(counts), &decision)
+        .await
+        .map_err(err)?;
+    Ok(Action::await_change())
+}
+
+async fn write_status<P: PoolObject>(
+    pools: &Api<P>,
+    pool: &P,
+    counts: Option<AddressCounts>,
+    decision: &Decision,
+) -> Result<(), kube::Error> {
+    let current = pool.pool_status();
+    let generation = pool.meta().generation;
+    let current_conditions = current.map(|s| s.conditions.clone()).unwrap_or_default();
+    let current_counts = current.and_then(|s| s.ip_addresses);
+    if conditions::matches(&current_conditions, decision, generation)
+        && (counts.is_none() || counts == current_counts)
+    {
+        return Ok(());
+    }
+    let mut updated: Vec<_> = current_conditions
+        .into_iter()
+        .filter(|c| c.type_ == READY)
+        .collect();
+    conditions::set(&mut updated, decision, generation);
+    let mut body = json!({"conditions": updated});
+    if let Some(counts) = counts.or(current_counts) {
+        body["ipAddresses"] = serde_json::to_value(counts).expect("counts serialize");
+    }
+    match status::apply(pools, MANAGER, &pool.name_any(), body).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn error_policy<P: PoolObject>(pool: Arc<P>, error: &Error, _: Arc<Context>) -> Action {
+    tracing::warn!(pool = %pool.name_any(), %error, "pool reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// Builds the pool controller for kind `P`; the returned future runs it until `shutdown`
+/// resolves.
+pub fn run<P: PoolObject, S>(
+    client: Client,
+    ledger: Ledger,
+    config: &Config,
+    pools: Api<P>,
+    shutdown: S,
+) -> impl std::future::Future<Output = ()> + use<P, S>
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let namespaced = P::KIND == crate::api::InClusterIPPool::KIND;
+    let (addresses, address_changes) =
+        stores::reflect(config.api::<IPAddress>(&client), Default::default());
+    let caches_ready = stores::CachesReady::spawn(vec![stores::ready(&addresses)]);
+    let ctx = Arc::new(Context {
+        client,
+        ledger,
+        addresses,
+        caches_ready,
+    });
+    Controller::new(pools, config.watcher())
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .watches_stream(address_changes, move |address: IPAddress| {
+            let r = &address.spec.pool_ref;
+            (r.api_group == crate::api::GROUP && r.kind == P::KIND).then(|| {
+                let pool = ObjectRef::<P>::new(&r.name);
+                if namespaced {
+                    pool.within(&address.namespace().unwrap_or_default())
+                } else {
+                    pool
+                }
+            })
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::<P>, error_policy::<P>, ctx)
+        .for_each(|_| futures::future::ready(()))
+}

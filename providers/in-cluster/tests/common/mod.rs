@@ -1,0 +1,157 @@
+//! Shared by the in-cluster tests: a namespace with the CRDs installed, an operator instance
+//! of the test's own, and small builders and waits.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::future::Future;
+use std::time::Duration;
+
+use ipam_in_cluster::api::capi::{IPAddress, IPAddressClaim};
+use ipam_in_cluster::api::{GlobalInClusterIPPool, InClusterIPPool};
+use ipam_test_support::{TestNamespace, capi_crds, install_crds};
+use kube::api::PostParams;
+use kube::runtime::events::Reporter;
+use kube::{Api, Resource};
+use serde_json::json;
+
+pub async fn setup(prefix: &str) -> TestNamespace {
+    // The operator's log, shown for failing tests (RUST_LOG to change the level).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let ns = TestNamespace::new(prefix).await;
+    let mut crds = capi_crds();
+    crds.extend(ipam_in_cluster::crds());
+    install_crds(&ns.client, &crds).await;
+    ns
+}
+
+/// Runs an operator instance serving only `ns`, until the returned sender is dropped.
+pub fn operator(ns: &TestNamespace) -> tokio::sync::oneshot::Sender<()> {
+    operator_with(
+        ns,
+        ipam_in_cluster::Config {
+            namespace: Some(ns.name.clone()),
+            watch_filter: None,
+            concurrency: 16,
+        },
+    )
+}
+
+pub fn operator_with(
+    ns: &TestNamespace,
+    config: ipam_in_cluster::Config,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let reporter = Reporter {
+        controller: "ipam-operator-test".into(),
+        instance: Some(ns.name.clone()),
+    };
+    tokio::spawn(ipam_in_cluster::run(
+        ns.client.clone(),
+        config,
+        reporter,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    stop
+}
+
+pub async fn create<K>(api: &Api<K>, body: serde_json::Value) -> K
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
+{
+    let obj: K = serde_json::from_value(body).expect("test object deserializes");
+    api.create(&PostParams::default(), &obj)
+        .await
+        .expect("API server accepts the object")
+}
+
+pub fn pool(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "InClusterIPPool", "metadata": {"name": name}, "spec": spec})
+}
+
+pub fn global_pool(
+    name: &str,
+    labels: serde_json::Value,
+    spec: serde_json::Value,
+) -> serde_json::Value {
+    json!({"apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "GlobalInClusterIPPool",
+           "metadata": {"name": name, "labels": labels}, "spec": spec})
+}
+
+pub fn claim(name: &str, pool_kind: &str, pool: &str) -> serde_json::Value {
+    json!({"apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddressClaim", "metadata": {"name": name},
+           "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": pool_kind, "name": pool}}})
+}
+
+/// Polls `check` until it gives a value, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The claim's `Ready` condition as (status, reason, message), once it has one matching `reason`.
+pub async fn ready_reason(api: &Api<IPAddressClaim>, name: &str, reason: &str) -> (String, String) {
+    eventually(
+        30,
+        &format!("claim {name} Ready reason {reason}"),
+        || async {
+            let claim = api.get(name).await.ok()?;
+            let ready = claim
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready")?;
+            (ready.reason == reason).then_some((ready.status, ready.message))
+        },
+    )
+    .await
+}
+
+/// The IPAddress of an allocated claim.
+pub async fn allocated(
+    addresses: &Api<IPAddress>,
+    claims: &Api<IPAddressClaim>,
+    name: &str,
+) -> IPAddress {
+    eventually(30, &format!("claim {name} allocated"), || async {
+        let claim = claims.get(name).await.ok()?;
+        let reference = claim.status?.address_ref?;
+        addresses.get_opt(&reference.name).await.ok().flatten()
+    })
+    .await
+}
+
+pub async fn gone<K>(api: &Api<K>, name: &str)
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    eventually(30, &format!("{name} gone"), || async {
+        api.get_opt(name).await.ok()?.is_none().then_some(())
+    })
+    .await
+}
+
+pub fn pools(ns: &TestNamespace) -> Api<InClusterIPPool> {
+    ns.api()
+}
+
+pub fn global_pools(ns: &TestNamespace) -> Api<GlobalInClusterIPPool> {
+    Api::all(ns.client.clone())
+}

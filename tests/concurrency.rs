@@ -1,0 +1,175 @@
+//! Many claims at once against one pool, served by two operator processes running side by
+//! side with no leader election: every claim gets an address, and no address is handed out
+//! twice.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ipam_in_cluster::api::capi::{IPAddress, IPAddressClaim};
+use ipam_in_cluster::api::{AddressAllocation, InClusterIPPool};
+use ipam_test_support::{TestNamespace, capi_crds, install_crds, kubeconfig_path};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+const CLAIMS: usize = 500;
+
+/// An operator process; its log goes to target/test-logs/<namespace>-<n>.log.
+fn operator_process(ns: &str, n: u32) -> tokio::process::Child {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = std::fs::File::create(dir.join(format!("{ns}-{n}.log"))).unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_ipam-operator"))
+        .args([
+            "run",
+            "--namespace",
+            ns,
+            "--concurrency",
+            "16",
+            "--webhook-port",
+            "0",
+        ])
+        .env("KUBECONFIG", kubeconfig_path())
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start an operator process")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_hundred_claims_two_processes_no_duplicate() {
+    let ns = TestNamespace::new("concurrency").await;
+    let mut crds = capi_crds();
+    crds.extend(ipam_operator::crds::all());
+    install_crds(&ns.client, &crds).await;
+    let mut first = operator_process(&ns.name, 1);
+    let mut second = operator_process(&ns.name, 2);
+
+    let pool: InClusterIPPool = serde_json::from_value(json!({
+        "apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "InClusterIPPool",
+        "metadata": {"name": "big"}, "spec": {"addresses": ["10.40.0.0/22"], "prefix": 22, "gateway": "10.40.0.1"}}))
+    .unwrap();
+    ns.api::<InClusterIPPool>()
+        .create(&PostParams::default(), &pool)
+        .await
+        .unwrap();
+
+    let claims = ns.api::<IPAddressClaim>();
+    futures::stream::iter(0..CLAIMS)
+        .map(|i| {
+            let claims = claims.clone();
+            async move {
+                let claim: IPAddressClaim = serde_json::from_value(json!({
+                    "apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddressClaim",
+                    "metadata": {"name": format!("m-{i}")},
+                    "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InClusterIPPool", "name": "big"}}}))
+                .unwrap();
+                claims.create(&PostParams::default(), &claim).await.expect("create claim");
+            }
+        })
+        .buffer_unordered(50)
+        .collect::<Vec<_>>()
+        .await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let ready = claims
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| {
+                c.status
+                    .as_ref()
+                    .and_then(|s| s.address_ref.as_ref())
+                    .is_some()
+            })
+            .count();
+        if ready == CLAIMS {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {ready} of {CLAIMS} claims allocated after 300s"
+        );
+        assert!(
+            first.try_wait().unwrap().is_none() && second.try_wait().unwrap().is_none(),
+            "an operator process died"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let addresses = ns
+        .api::<IPAddress>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(addresses.len(), CLAIMS);
+    let unique: HashSet<_> = addresses.iter().map(|a| a.spec.address.clone()).collect();
+    assert_eq!(unique.len(), CLAIMS, "an address was handed out twice");
+    assert!(
+        !unique.contains("10.40.0.0") && !unique.contains("10.40.3.255"),
+        "reserved addresses handed out"
+    );
+    assert!(!unique.contains("10.40.0.1"), "the gateway handed out");
+    for claim in claims.list(&ListParams::default()).await.unwrap() {
+        let name = claim.name_any();
+        let ready = claim
+            .status
+            .unwrap()
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "Allocated"),
+            "claim {name}"
+        );
+    }
+    let records = Api::<AddressAllocation>::all(ns.client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.spec.claim.namespace == ns.name)
+        .count();
+    assert_eq!(
+        records, CLAIMS,
+        "one allocation record per address, none left over"
+    );
+
+    // /22 = 1024 addresses, less network, broadcast and gateway.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = ns
+            .api::<InClusterIPPool>()
+            .get("big")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.ip_addresses);
+        if let Some(c) = counts.filter(|c| c.used == CLAIMS as i64) {
+            assert_eq!(
+                (c.total, c.used, c.free, c.out_of_range),
+                (1021, CLAIMS as i64, 1021 - CLAIMS as i64, 0)
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pool counts never reached {CLAIMS} used: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = first.kill().await;
+    let _ = second.kill().await;
+    ns.delete().await;
+}
