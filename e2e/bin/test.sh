@@ -35,6 +35,9 @@ export IPAM_TEST_KUBECONFIG="$TESTENV/kubeconfig"
 step "tests (unit and against the real kube-apiserver)"
 cargo test --workspace --locked
 
+step "fuzz the address and pool parsers (short, bounded run)"
+engine/fuzz/run.sh
+
 step "WAPI conformance: the official infoblox-client against wapi-sim"
 WAPI_SIM_BIN="$ROOT/target/debug/wapi-sim" e2e/wapi-sim/conformance/run.sh
 step "all tests passed"
