@@ -13,8 +13,9 @@ up:              ## local control plane + CRDs + the operator in the background
 down:            ## stop what `make up` started
 	e2e/bin/dev.sh down
 
-crds:            ## regenerate crds/ from the Rust types
+crds:            ## regenerate crds/ (and the chart's copy) from the Rust types
 	cargo run --quiet --locked --bin ipam-operator -- crds > crds/ipam-operator.crds.yaml
+	cp crds/ipam-operator.crds.yaml charts/ipam-operator/crds/ipam-operator.crds.yaml
 
 bench:           ## criterion benchmarks (see BENCHMARKS.md)
 	cargo bench --workspace --locked

@@ -15,6 +15,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         api::ClusterTemplate::crd(),
     ];
     crds.extend(ipam_in_cluster::crds());
+    crds.extend(ipam_infoblox::crds());
     crds.sort_by(|a, b| {
         (&a.spec.group, &a.spec.names.kind).cmp(&(&b.spec.group, &b.spec.names.kind))
     });

@@ -5,5 +5,7 @@
 
 pub mod api;
 pub mod crds;
+pub mod k0rdent;
 pub mod run;
+pub mod runtime;
 pub mod webhook;

@@ -14,7 +14,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig (or in-cluster config).
-    Run(ipam_operator::run::RunArgs),
+    Run(Box<ipam_operator::run::RunArgs>),
     /// Print every CustomResourceDefinition the operator serves, as multi-document YAML.
     Crds,
 }
@@ -27,13 +27,8 @@ async fn main() -> anyhow::Result<()> {
             ipam_operator::crds::to_yaml(&ipam_operator::crds::all())?
         ),
         Command::Run(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info".into()),
-                )
-                .init();
-            ipam_operator::run::run(args).await?;
+            ipam_operator::runtime::logging::init(args.log_format);
+            ipam_operator::run::run(*args).await?;
         }
     }
     Ok(())

@@ -23,6 +23,22 @@ pub struct RunArgs {
     pub instance: Option<String>,
     #[command(flatten)]
     pub webhook: crate::webhook::WebhookArgs,
+    /// Backends and API faces to run, comma-separated.
+    #[arg(
+        long,
+        env = "IPAM_CONTROLLERS",
+        value_enum,
+        value_delimiter = ',',
+        default_value = crate::runtime::controllers::ALL
+    )]
+    pub controllers: Vec<crate::runtime::controllers::Controllers>,
+    #[command(flatten)]
+    pub endpoints: crate::runtime::endpoints::EndpointArgs,
+    #[command(flatten)]
+    pub leader: crate::runtime::leader::LeaderArgs,
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "IPAM_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: crate::runtime::logging::LogFormat,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +53,12 @@ pub enum RunError {
     CrdRead { name: String, source: kube::Error },
     #[error(transparent)]
     Webhook(#[from] crate::webhook::WebhookError),
+    #[error(transparent)]
+    Endpoint(#[from] crate::runtime::endpoints::BindError),
+    #[error(transparent)]
+    Leader(#[from] crate::runtime::leader::LeaderError),
+    #[error(transparent)]
+    LeaseLost(#[from] crate::runtime::gate::LeaseLost),
 }
 
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
@@ -53,9 +75,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         watch_filter: args.watch_filter,
         concurrency: args.concurrency,
     };
+    let instance = args.instance.or_else(|| std::env::var("HOSTNAME").ok());
+    let elector = crate::runtime::leader::elector(&args.leader, &client, instance.as_deref())?;
     let reporter = Reporter {
         controller: "ipam-operator".into(),
-        instance: args.instance.or_else(|| std::env::var("HOSTNAME").ok()),
+        instance,
     };
     // One signal stops the controllers and the webhook alike.
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown_signal()));
@@ -65,10 +89,63 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             serve.await;
         }
     };
-    let controllers = ipam_in_cluster::run(client, config, reporter, shutdown);
-    futures::join!(controllers, webhook);
+    let endpoints = crate::runtime::endpoints::start(&args.endpoints, shutdown.clone()).await?;
+    // The k0rdent layer reaches backends only through this registry.
+    let providers = crate::k0rdent::Providers::default()
+        .with(ipam_in_cluster::k0rdent_provider::InClusterProvider)
+        .with(ipam_infoblox::k0rdent_provider::InfobloxProvider);
+    let enabled = |c| args.controllers.contains(&c);
+    let k0rdent = enabled(crate::runtime::controllers::Controllers::K0rdent).then(|| {
+        crate::k0rdent::run(
+            client.clone(),
+            providers,
+            config.namespace.clone(),
+            shutdown.clone(),
+        )
+    });
+    // The Infoblox backend reads Secrets that name no namespace in the operator's own.
+    let infoblox_config = ipam_infoblox::Config {
+        namespace: config.namespace.clone(),
+        watch_filter: config.watch_filter.clone(),
+        secret_namespace: std::env::var("POD_NAMESPACE")
+            .ok()
+            .or_else(|| config.namespace.clone())
+            .unwrap_or_else(|| "default".into()),
+        concurrency: args.concurrency,
+        ..Default::default()
+    };
+    let infoblox = enabled(crate::runtime::controllers::Controllers::Infoblox).then(|| {
+        ipam_infoblox::run(
+            client.clone(),
+            infoblox_config,
+            reporter.clone(),
+            shutdown.clone(),
+        )
+    });
+    let in_cluster = enabled(crate::runtime::controllers::Controllers::InCluster)
+        .then(|| ipam_in_cluster::run(client, config, reporter, shutdown.clone()));
+    let controllers = async move {
+        futures::join!(optional(in_cluster), optional(infoblox), optional(k0rdent));
+    };
+    let controllers = crate::runtime::gate::lead(elector, shutdown, controllers);
+    // A lost lease ends the process at once; otherwise everything stops on the signal.
+    let servers = futures::future::join(webhook, endpoints);
+    match futures::future::select(std::pin::pin!(controllers), std::pin::pin!(servers)).await {
+        futures::future::Either::Left((done, servers)) => {
+            done?;
+            servers.await;
+        }
+        futures::future::Either::Right((_, controllers)) => controllers.await?,
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs a controller set that may be switched off.
+async fn optional(run: Option<impl std::future::Future<Output = ()>>) {
+    if let Some(run) = run {
+        run.await;
+    }
 }
 
 /// A missing CRD would otherwise show up later as watch errors that never name it.

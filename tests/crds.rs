@@ -17,6 +17,15 @@ fn committed_crds_are_current() {
 }
 
 #[test]
+fn the_charts_crds_are_the_generated_ones() {
+    let chart = include_str!("../charts/ipam-operator/crds/ipam-operator.crds.yaml");
+    assert!(
+        chart == COMMITTED,
+        "charts/ipam-operator/crds/ is stale: regenerate it with `make crds`"
+    );
+}
+
+#[test]
 fn every_schema_property_is_structural() {
     // The API server refuses a schema node without a type unless it preserves unknown
     // fields or is int-or-string; catching it here names the field.

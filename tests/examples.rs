@@ -21,7 +21,10 @@ fn manifests(dir: &Path, out: &mut Vec<PathBuf>) {
 #[tokio::test]
 async fn every_example_applies_unchanged() {
     let ns = TestNamespace::new("examples").await;
-    install_crds(&ns.client, &ipam_operator::crds::all()).await;
+    let mut crds = ipam_test_support::capi_crds();
+    crds.extend(ipam_test_support::flux_crds());
+    crds.extend(ipam_operator::crds::all());
+    install_crds(&ns.client, &crds).await;
     let discovery = Discovery::new(ns.client.clone()).run().await.unwrap();
 
     let mut files = Vec::new();

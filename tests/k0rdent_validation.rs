@@ -122,6 +122,10 @@ async fn claim_address_spaces_are_checked_at_admission() {
         "cidr and ipAddresses are mutually exclusive",
     );
     assert_refused(
+        refuse(json!({"provider": "in-cluster", "externalNetwork": {"gateway": "10.0.0.1", "prefix": 24}})).await,
+        "cidr and ipAddresses are mutually exclusive: set exactly one of them",
+    );
+    assert_refused(
         refuse(json!({"provider": "in-cluster", "nodeNetwork": {"cidr": "10.0.0.0/33"}})).await,
         "cidr must be a CIDR",
     );

@@ -9,6 +9,9 @@ mkdir -p "$DEV"
 # The operator serves its admission webhook here; the API server, on loopback too, calls it.
 WEBHOOK_PORT="${IPAM_WEBHOOK_PORT:-9443}"
 WEBHOOK_CERTS="$DEV/webhook-certs"
+# /metrics and /healthz, /readyz (controller-runtime's ports; the operator reads the same
+# variables).
+export IPAM_METRICS_PORT="${IPAM_METRICS_PORT:-8080}" IPAM_HEALTH_PORT="${IPAM_HEALTH_PORT:-8081}"
 
 kubectl() { "$(cat "$DEV/bin-dir")/kubectl" --kubeconfig "$DEV/kubeconfig" "$@"; }
 
@@ -17,17 +20,24 @@ up() {
   cargo build --locked --bin ipam-operator
   e2e/bin/control-plane.sh start "$DEV/control-plane"
   cp "$DEV/control-plane/kubeconfig" "$DEV/kubeconfig"
-  kubectl apply --server-side -f crds/ >/dev/null
-  kubectl wait --for condition=established --timeout=60s -f crds/ >/dev/null
+  # The operator's own CRDs, and the kinds it consumes that Cluster API and Flux would
+  # install in a real management cluster (Flux's as a stand-in schema).
+  for crds in crds/ e2e/fixtures/capi/ e2e/fixtures/flux/; do
+    kubectl apply --server-side -f "$crds" >/dev/null
+    kubectl wait --for condition=established --timeout=60s -f "$crds" >/dev/null
+  done
   stop_operator
   KUBECONFIG="$DEV/kubeconfig" nohup ./target/debug/ipam-operator run \
     --webhook-port "$WEBHOOK_PORT" --webhook-cert-dir "$WEBHOOK_CERTS" >"$DEV/operator.log" 2>&1 &
   echo $! > "$DEV/operator.pid"
   wait_for_webhook
   register_webhook
+  wait_for_ready
   echo "up: control plane and operator running, pool webhook on https://127.0.0.1:$WEBHOOK_PORT"
   echo "    export KUBECONFIG=$DEV/kubeconfig; kubectl is $(cat "$DEV/bin-dir")/kubectl"
   echo "    operator log: $DEV/operator.log"
+  echo "    metrics: http://127.0.0.1:$IPAM_METRICS_PORT/metrics;" \
+    "probes: http://127.0.0.1:$IPAM_HEALTH_PORT/healthz, /readyz"
 }
 
 # The operator writes ca.crt (generating a certificate on its first start) before it
@@ -44,6 +54,19 @@ wait_for_webhook() {
     sleep 0.2
   done
   echo "the operator's webhook does not answer on port $WEBHOOK_PORT; its log:" >&2
+  tail -n 20 "$DEV/operator.log" >&2
+  exit 1
+}
+
+# /readyz answers 200 once every cache the controllers read has synced.
+wait_for_ready() {
+  for _ in $(seq 1 150); do
+    if curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$IPAM_HEALTH_PORT/readyz"; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "the operator is not ready (http://127.0.0.1:$IPAM_HEALTH_PORT/readyz); its log:" >&2
   tail -n 20 "$DEV/operator.log" >&2
   exit 1
 }
@@ -71,11 +94,32 @@ register_webhook() {
   timeoutSeconds: 10
 YAML
   }
+  metal3_webhook() { # kind resource; Metal3 validates on create and update only
+    cat <<YAML
+- name: validation.$1.ipam.metal3.io
+  clientConfig:
+    url: https://127.0.0.1:$WEBHOOK_PORT/validate-ipam-metal3-io-v1alpha1-$1
+    caBundle: $ca
+  rules:
+  - apiGroups: [ipam.metal3.io]
+    apiVersions: [v1alpha1]
+    operations: [CREATE, UPDATE]
+    resources: [$2]
+  failurePolicy: Fail
+  matchPolicy: Equivalent
+  sideEffects: None
+  admissionReviewVersions: [v1]
+  timeoutSeconds: 10
+YAML
+  }
   {
     printf '%s\n' 'apiVersion: admissionregistration.k8s.io/v1' 'kind: ValidatingWebhookConfiguration' \
       'metadata: {name: ipam-operator}' 'webhooks:'
     webhook inclusterippool inclusterippools
     webhook globalinclusterippool globalinclusterippools
+    metal3_webhook ippool ippools
+    metal3_webhook ipclaim ipclaims
+    metal3_webhook ipaddress ipaddresses
   } | kubectl apply --server-side -f - >/dev/null
 }
 
@@ -95,18 +139,39 @@ down() {
 demo() {
   up
   echo
-  echo "==> applying examples/"
-  kubectl apply --server-side -R -f examples/
-  sleep 3
+  echo "==> applying examples/k0rdent: a ClusterTemplate, a deployment with an inline claim,"
+  echo "    a standalone claim with a deployment that refers to it, and a machine's address claim"
+  kubectl apply --server-side -f examples/k0rdent/
+  # kcm's template controller marks templates valid; it is not part of this demo.
+  kubectl patch clustertemplate vsphere-standalone-cp-1-0-42 --subresource=status --type=merge \
+    -p '{"status":{"valid":true,"chartRef":{"kind":"HelmChart","name":"vsphere-standalone-cp-1-0-42","namespace":"default"}}}' >/dev/null
   echo
-  echo "==> what is in the cluster now"
-  kubectl get clustertemplates,clusterdeployments,clusteripamclaims,clusteripams -A
+  echo "==> waiting for the inline claim demo-inline-ipam to be bound"
+  kubectl wait --for=jsonpath='{.status.bound}'=true clusteripamclaim/demo-inline-ipam --timeout=60s
+  kubectl wait --for=condition=IPAMReady clusterdeployment/demo-inline --timeout=60s >/dev/null
   echo
-  echo "==> the operator's log"
-  tail -n 20 "$DEV/operator.log"
+  echo "==> what the operator made of it"
+  kubectl get clusterdeployments,clusteripamclaims,clusteripams,inclusterippools -o wide
+  echo
+  echo "==> ClusterIPAM demo-inline-ipam: phase and provider data"
+  kubectl get clusteripam demo-inline-ipam -o jsonpath='{.status.phase}{"\n"}{.status.providerData}{"\n"}'
+  echo
+  echo "==> the HelmRelease created once the claim was bound: its IPAM values"
+  kubectl get helmrelease demo-inline -o jsonpath='{.spec.values.ipamEnabled}{"\n"}{.spec.values.ipPool}{"\n"}'
+  echo
+  echo "==> a machine's IPAddressClaim (as CAPV makes one) and the address it got"
+  kubectl wait --for=condition=Ready ipaddressclaim/demo-inline-cp-0-0-0 --timeout=60s >/dev/null
+  kubectl get ipaddresses.ipam.cluster.x-k8s.io demo-inline-cp-0-0-0 \
+    -o jsonpath='{.metadata.name}: {.spec.address}/{.spec.prefix} via {.spec.gateway}{"\n"}'
+  echo
+  echo "==> demo-ref: its claim names it in spec.cluster, so it binds too"
+  kubectl get clusterdeployment demo-ref -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
+  echo
+  echo "==> the operator's log (last lines)"
+  tail -n 8 "$DEV/operator.log"
   echo
   echo "Look further:  export KUBECONFIG=$DEV/kubeconfig"
-  echo "               $(cat "$DEV/bin-dir")/kubectl get clusteripamclaims -A -o yaml"
+  echo "               $(cat "$DEV/bin-dir")/kubectl get clusteripamclaims,clusteripams,inclusterippools -A -o yaml"
   echo "Stop it all:   make down"
 }
 

@@ -301,8 +301,10 @@ impl Allocator {
                         held: false,
                     });
                 }
+                // A pre-allocation may name one address for several claim keys (Metal3 keys
+                // it by name alone, whatever the claim's kind): any of them may take it.
                 match self.held.get(&address) {
-                    Some(holder) if holder != claim => Err(AllocateError::Taken {
+                    Some(holder) if holder != claim && !preallocated => Err(AllocateError::Taken {
                         address,
                         owner: holder.clone(),
                         held: true,

@@ -141,6 +141,10 @@ pub enum Violation {
     /// Metal3, on update: `namePrefix` changed.
     #[error("cannot be modified")]
     Immutable,
+
+    /// A required name or address is empty (Metal3's IPClaim and IPAddress webhooks).
+    #[error("cannot be empty")]
+    Empty,
     /// Metal3, on update: `allocationStrategy` changed.
     #[error("cannot be modified after creation")]
     ImmutableAfterCreation,

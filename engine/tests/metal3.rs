@@ -517,3 +517,31 @@ fn broken_specs_are_refused_with_field_paths() {
         Pool::metal3(&spec(vec![entry(Some("10.0.0.9"), Some("10.0.0.1"), None)])).unwrap();
     assert_eq!(reversed.total(), 0);
 }
+
+/// Metal3 keys pre-allocations by claim name whatever the claim's kind; a face that knows
+/// claims by kind-qualified keys names one address under several keys. Any of them may take
+/// it, one at a time, and nobody else.
+#[test]
+fn an_address_pre_allocated_under_several_keys_goes_to_whichever_comes_first() {
+    let mut s = spec(vec![entry(Some("10.0.0.10"), Some("10.0.0.12"), None)]);
+    s.pre_allocations = BTreeMap::from([
+        ("IPClaim/ns/m".to_string(), "10.0.0.10".to_string()),
+        ("IPAddressClaim/ns/m".to_string(), "10.0.0.10".to_string()),
+    ]);
+    let mut allocator = Allocator::new(Pool::metal3(&s).unwrap());
+    assert_eq!(
+        allocator.allocate("other", None).unwrap().address,
+        ip("10.0.0.11")
+    );
+    let first = allocator.allocate("IPAddressClaim/ns/m", None).unwrap();
+    assert_eq!(first.address, ip("10.0.0.10"));
+    assert!(matches!(
+        allocator.allocate("IPClaim/ns/m", None),
+        Err(AllocateError::Taken { held: false, .. })
+    ));
+    allocator.release("IPAddressClaim/ns/m");
+    assert_eq!(
+        allocator.allocate("IPClaim/ns/m", None).unwrap().address,
+        ip("10.0.0.10")
+    );
+}

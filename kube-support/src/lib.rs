@@ -1,6 +1,12 @@
 //! Kubernetes helpers that more than one controller needs, kept in one place below them all.
 
+pub mod capi;
+pub mod capi_cluster;
+pub mod claim_status;
 pub mod conditions;
 pub mod finalizers;
+pub mod metrics;
+pub mod readiness;
+pub mod scope;
 pub mod status;
 pub mod webhook;

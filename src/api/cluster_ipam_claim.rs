@@ -87,10 +87,11 @@ pub struct ClusterIPAMClaimSpec {
 
 /// One address space: a CIDR, or a list of addresses, with its gateway and prefix.
 ///
-/// Go clients of kcm write unset networks as `{}`, so an empty object means "not requested".
+/// Go clients of kcm write unset networks as `{}`, so an empty object means "not requested";
+/// anything else must say where its addresses are.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[x_kube(validation = Rule::new(
-    "!(has(self.cidr) && self.cidr != '' && has(self.ipAddresses) && size(self.ipAddresses) > 0)"
+    "(has(self.cidr) && self.cidr != '') != (has(self.ipAddresses) && size(self.ipAddresses) > 0) || (!has(self.gateway) && !has(self.prefix) && !has(self.cidr) && !has(self.ipAddresses))"
 ).message("cidr and ipAddresses are mutually exclusive: set exactly one of them"))]
 #[serde(rename_all = "camelCase")]
 pub struct AddressSpaceSpec {

@@ -7,8 +7,9 @@
 
 mod crds;
 mod namespace;
+pub mod wapi_sim;
 
-pub use crds::{capi_crds, crds_from_yaml, install_crds};
+pub use crds::{capi_crds, crds_from_yaml, flux_crds, install_crds};
 pub use namespace::TestNamespace;
 
 use std::path::PathBuf;

@@ -28,18 +28,29 @@ use crate::api::capi::{IPAddress, IPAddressClaim, IPAddressSpec, LocalReference}
 use crate::api::{GROUP, GlobalInClusterIPPool, InClusterIPPool};
 use crate::config::{Config, WATCH_FILTER_LABEL};
 use crate::ledger::{Ledger, ReserveError};
+use crate::metal3;
 use crate::pool_key::PoolKey;
 use crate::pool_object::PoolObject;
 use crate::stores;
 
 pub const MANAGER: &str = "ipam-operator-claims";
 
-/// The pool kinds this controller serves.
+/// The pool kinds this controller serves: the in-cluster pools, and Metal3's IPPool.
 pub fn serves(claim: &IPAddressClaim) -> bool {
     let pool = &claim.spec.pool_ref;
-    pool.api_group == GROUP
-        && (pool.kind == InClusterIPPool::KIND || pool.kind == GlobalInClusterIPPool::KIND)
+    (pool.api_group == GROUP
+        && (pool.kind == InClusterIPPool::KIND || pool.kind == GlobalInClusterIPPool::KIND))
+        || is_metal3(pool)
 }
+
+fn is_metal3(pool: &crate::api::PoolReference) -> bool {
+    pool.api_group == metal3::api::GROUP && pool.kind == metal3::api::IPPool::kind(&())
+}
+
+/// How long a claim on an exhausted Metal3 pool waits at most before looking again: that
+/// pool's addresses are also released by the IPClaim controller, whose releases this
+/// controller hears of only through address deletions, which may precede the ledger's.
+const METAL3_EXHAUSTED_RETRY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -54,6 +65,8 @@ pub struct Context {
     pub pools: Store<InClusterIPPool>,
     pub global_pools: Store<GlobalInClusterIPPool>,
     pub addresses: Store<IPAddress>,
+    pub metal3_pools: Store<metal3::api::IPPool>,
+    pub metal3_addresses: Store<metal3::api::IPAddress>,
     pub released: ReleaseNotifier,
     pub caches_ready: stores::CachesReady,
     /// The Cluster API `Cluster` kind, when its CRD is installed.
@@ -65,6 +78,7 @@ enum FoundPool {
     Missing,
     Namespaced(Arc<InClusterIPPool>),
     Global(Arc<GlobalInClusterIPPool>),
+    Metal3(Arc<metal3::api::IPPool>),
 }
 
 impl FoundPool {
@@ -73,6 +87,7 @@ impl FoundPool {
             FoundPool::Missing => false,
             FoundPool::Namespaced(p) => p.annotations().contains_key(PAUSED_ANNOTATION),
             FoundPool::Global(p) => p.annotations().contains_key(PAUSED_ANNOTATION),
+            FoundPool::Metal3(p) => p.annotations().contains_key(PAUSED_ANNOTATION),
         }
     }
     fn deleting(&self) -> bool {
@@ -80,11 +95,13 @@ impl FoundPool {
             FoundPool::Missing => false,
             FoundPool::Namespaced(p) => p.meta().deletion_timestamp.is_some(),
             FoundPool::Global(p) => p.meta().deletion_timestamp.is_some(),
+            FoundPool::Metal3(p) => p.meta().deletion_timestamp.is_some(),
         }
     }
+    /// The in-cluster spec; a Metal3 pool has none (its attributes come per entry).
     fn spec(&self) -> Option<&crate::api::PoolSpec> {
         match self {
-            FoundPool::Missing => None,
+            FoundPool::Missing | FoundPool::Metal3(_) => None,
             FoundPool::Namespaced(p) => Some(p.pool_spec()),
             FoundPool::Global(p) => Some(p.pool_spec()),
         }
@@ -93,7 +110,9 @@ impl FoundPool {
 
 pub fn pool_key(claim: &IPAddressClaim) -> PoolKey {
     let pool = &claim.spec.pool_ref;
-    if pool.kind == GlobalInClusterIPPool::KIND {
+    if is_metal3(pool) {
+        metal3::pool::key(&claim.namespace().unwrap_or_default(), &pool.name)
+    } else if pool.kind == GlobalInClusterIPPool::KIND {
         PoolKey::global(GROUP, &pool.kind, &pool.name)
     } else {
         PoolKey::namespaced(
@@ -107,6 +126,13 @@ pub fn pool_key(claim: &IPAddressClaim) -> PoolKey {
 
 fn find_pool(claim: &IPAddressClaim, ctx: &Context) -> FoundPool {
     let key = pool_key(claim);
+    if is_metal3(&claim.spec.pool_ref) {
+        let ns = key.namespace.unwrap_or_default();
+        return ctx
+            .metal3_pools
+            .get(&ObjectRef::new(&key.name).within(&ns))
+            .map_or(FoundPool::Missing, FoundPool::Metal3);
+    }
     match key.namespace {
         None => ctx
             .global_pools
@@ -239,7 +265,7 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
     if pool.paused() {
         return Ok(Action::await_change());
     }
-    let Some(spec) = pool.spec() else {
+    if let FoundPool::Missing = pool {
         let d = Decision::new(
             READY,
             false,
@@ -278,7 +304,8 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
     let compiled = match &pool {
         FoundPool::Namespaced(p) => p.compile(),
         FoundPool::Global(p) => p.compile(),
-        FoundPool::Missing => unreachable!("spec exists"),
+        FoundPool::Metal3(p) => metal3::pool::compile(p),
+        FoundPool::Missing => unreachable!("the pool exists"),
     };
     let compiled = match compiled {
         Ok(compiled) => compiled,
@@ -289,18 +316,41 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
                 "PoolNotReady",
                 format!("{key} is invalid: {e}"),
             );
-            write_status(&claim, &ctx, None, &d)
+            if write_status(&claim, &ctx, None, &d)
                 .await
-                .map_err(api_err)?;
+                .map_err(api_err)?
+            {
+                publish(
+                    &ctx,
+                    claim.as_ref(),
+                    EventType::Warning,
+                    "InvalidPool",
+                    &d.message,
+                )
+                .await;
+            }
             return Ok(Action::await_change());
         }
     };
     let generation = match &pool {
         FoundPool::Namespaced(p) => p.meta().generation,
         FoundPool::Global(p) => p.meta().generation,
+        FoundPool::Metal3(p) => p.meta().generation,
         FoundPool::Missing => None,
     };
-    let existing = || existing_addresses(&ctx.addresses, &key);
+    let metal3_pool = matches!(pool, FoundPool::Metal3(_));
+    let existing = || {
+        if metal3_pool {
+            metal3::addresses::existing(&key, &ctx.metal3_addresses, &ctx.addresses)
+        } else {
+            existing_addresses(&ctx.addresses, &key)
+        }
+    };
+    // Metal3 honours the `ipAddress` annotation on IPAddressClaims too.
+    let requested = metal3_pool
+        .then(|| claim.annotations().get(metal3::api::IP_ADDRESS_ANNOTATION))
+        .flatten();
+    let allocating = std::time::Instant::now();
     let reservation = ctx
         .ledger
         .reserve(
@@ -309,7 +359,7 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
             || compiled.clone(),
             existing,
             &identity(&claim),
-            None,
+            requested.map(String::as_str),
         )
         .await;
     let reservation = match reservation {
@@ -332,6 +382,9 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
                 .await;
             }
             // A release in the pool brings the claim back (pool watch).
+            if metal3_pool {
+                return Ok(Action::requeue(METAL3_EXHAUSTED_RETRY));
+            }
             return Ok(Action::await_change());
         }
         Err(e) => {
@@ -358,8 +411,14 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
             },
             pool_ref: claim.spec.pool_ref.clone(),
             address: reservation.address.to_string(),
-            prefix: spec.prefix,
-            gateway: spec.gateway.clone().filter(|g| !g.is_empty()),
+            // Metal3 pools hand out the prefix and gateway of the entry the address is from.
+            prefix: pool
+                .spec()
+                .map_or(i32::from(reservation.attributes.prefix), |s| s.prefix),
+            gateway: match pool.spec() {
+                Some(spec) => spec.gateway.clone().filter(|g| !g.is_empty()),
+                None => reservation.attributes.gateway.map(|g| g.to_string()),
+            },
         },
     };
     match addresses.create(&PostParams::default(), &address).await {
@@ -371,6 +430,7 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
         }
         Err(e) => return Err(api_err(e)),
     }
+    ipam_kube_support::metrics::get().allocation("in-cluster", allocating.elapsed());
     let d = Decision::new(
         READY,
         true,
@@ -397,17 +457,19 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
 fn existing_addresses(store: &Store<IPAddress>, pool: &PoolKey) -> Vec<(String, ClaimIdentity)> {
     stores::filter(store, |a| address_in_pool(a, pool))
         .into_iter()
-        .map(|a| {
-            let holder = ClaimIdentity {
-                api_group: GROUP.into(),
-                kind: "IPAddressClaim".into(),
-                namespace: a.namespace().unwrap_or_default(),
-                name: a.spec.claim_ref.name.clone(),
-                uid: owner_uid(&a).unwrap_or_default(),
-            };
-            (a.spec.address.clone(), holder)
-        })
+        .map(|a| (a.spec.address.clone(), address_holder(&a)))
         .collect()
+}
+
+/// The claim an IPAddress was written for, as the ledger knows it.
+pub fn address_holder(address: &IPAddress) -> ClaimIdentity {
+    ClaimIdentity {
+        api_group: GROUP.into(),
+        kind: "IPAddressClaim".into(),
+        namespace: address.namespace().unwrap_or_default(),
+        name: address.spec.claim_ref.name.clone(),
+        uid: owner_uid(address).unwrap_or_default(),
+    }
 }
 
 pub fn address_in_pool(address: &IPAddress, pool: &PoolKey) -> bool {
@@ -592,6 +654,7 @@ fn owner_references(claim: &IPAddressClaim, pool: &FoundPool) -> Vec<OwnerRefere
     let pool_owner = match pool {
         FoundPool::Namespaced(p) => p.controller_owner_ref(&()),
         FoundPool::Global(p) => p.controller_owner_ref(&()),
+        FoundPool::Metal3(p) => p.controller_owner_ref(&()),
         FoundPool::Missing => None,
     };
     if let Some(mut owner) = pool_owner {
@@ -722,10 +785,18 @@ where
     );
     let (addresses, address_changes) =
         stores::reflect(config.api::<IPAddress>(&client), Default::default());
+    let (metal3_pools, metal3_pool_changes) =
+        stores::reflect(config.api::<metal3::api::IPPool>(&client), config.watcher());
+    let (metal3_addresses, metal3_address_changes) = stores::reflect(
+        config.api::<metal3::api::IPAddress>(&client),
+        Default::default(),
+    );
     let caches_ready = stores::CachesReady::spawn(vec![
         stores::ready(&pools),
         stores::ready(&global_pools),
         stores::ready(&addresses),
+        stores::ready(&metal3_pools),
+        stores::ready(&metal3_addresses),
     ]);
     let ctx = Arc::new(Context {
         caches_ready,
@@ -735,6 +806,8 @@ where
         pools,
         global_pools,
         addresses,
+        metal3_pools,
+        metal3_addresses,
         released: notifier,
         clusters: parts.clusters,
     });
@@ -744,7 +817,26 @@ where
     let waiting = move |key: PoolKey| waiting_claims(&claim_store, &key);
     let waiting_global = waiting.clone();
     let waiting_released = waiting.clone();
+    let (waiting_metal3, waiting_metal3_address) = (waiting.clone(), waiting.clone());
     let mut controller = controller
+        .watches_stream(metal3_pool_changes, move |pool: metal3::api::IPPool| {
+            waiting_metal3(metal3::pool::pool_key(&pool))
+        })
+        // Metal3 IPClaims share IPPools with these claims: their addresses going away may
+        // let a waiting claim through.
+        .watches_stream(
+            metal3_address_changes,
+            move |address: metal3::api::IPAddress| {
+                let ns = address.namespace().unwrap_or_default();
+                address
+                    .spec
+                    .pool
+                    .name
+                    .as_deref()
+                    .map(|pool| waiting_metal3_address(metal3::pool::key(&ns, pool)))
+                    .unwrap_or_default()
+            },
+        )
         .watches_stream(pool_changes, move |pool: InClusterIPPool| {
             waiting(pool.key())
         })
@@ -786,7 +878,11 @@ where
         );
     }
     controller
-        .run(reconcile, error_policy, ctx)
+        .run(
+            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
+            error_policy,
+            ctx,
+        )
         .for_each(|_| futures::future::ready(()))
 }
 
@@ -809,10 +905,16 @@ fn waiting_claims(store: &Store<IPAddressClaim>, pool: &PoolKey) -> Vec<ObjectRe
 #[derive(Clone)]
 pub struct ReleaseNotifier(tokio::sync::mpsc::UnboundedSender<PoolKey>);
 
+impl ReleaseNotifier {
+    pub fn send(&self, pool: PoolKey) {
+        let _ = self.0.send(pool);
+    }
+}
+
 pub struct Released(tokio::sync::mpsc::UnboundedReceiver<PoolKey>);
 
 impl Released {
-    fn into_stream(self) -> impl futures::Stream<Item = PoolKey> {
+    pub fn into_stream(self) -> impl futures::Stream<Item = PoolKey> {
         futures::stream::unfold(self.0, |mut rx| async move {
             rx.recv().await.map(|key| (key, rx))
         })

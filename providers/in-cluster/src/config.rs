@@ -28,9 +28,6 @@ impl Config {
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
     {
-        match &self.namespace {
-            Some(ns) => kube::Api::namespaced(client.clone(), ns),
-            None => kube::Api::all(client.clone()),
-        }
+        ipam_kube_support::scope::api(client, self.namespace.as_deref())
     }
 }

@@ -240,6 +240,25 @@ impl Ledger {
         self.pools.lock().expect("ledger map lock").remove(pool);
     }
 
+    /// Deletes every record of `pool` and forgets its cache: for a pool being deleted once no
+    /// address object uses it, so that records of releases still under way, or of claims
+    /// that vanished, never outlive the pool and block a new pool of the same name.
+    pub async fn purge(&self, pool: &PoolKey) -> Result<(), kube::Error> {
+        let slot = self.slot(pool);
+        let _slot = slot.lock().await;
+        let api = self.api();
+        let records = api
+            .list(&ListParams::default().labels(&format!("{POOL_LABEL}={}", pool.digest())))
+            .await?;
+        for record in records {
+            if record.spec.pool == pool.identity() {
+                delete_record(&api, &record).await?;
+            }
+        }
+        self.forget(pool);
+        Ok(())
+    }
+
     /// Creates the record for (pool, address) held by `claim`. `Ok(None)`: `claim` holds it
     /// (now or already). `Ok(Some(other))`: another claim does.
     async fn take(
@@ -271,7 +290,29 @@ impl Ledger {
             Ok(_) => Ok(None),
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 let existing = self.api().get(&name).await?;
+                let same_claim = existing.spec.claim.kind == claim.kind
+                    && existing.spec.claim.namespace == claim.namespace
+                    && existing.spec.claim.name == claim.name;
                 if existing.spec.claim.uid == claim.uid {
+                    Ok(None)
+                } else if same_claim && existing.spec.claim.uid.is_empty() {
+                    // Recorded from an address object before its claim existed (clusterctl
+                    // move): the claim of that name now takes its record over, guarded by
+                    // the record's resourceVersion.
+                    let patch = serde_json::json!({
+                        "metadata": {
+                            "resourceVersion": existing.resource_version(),
+                            "labels": {CLAIM_UID_LABEL: claim.uid},
+                        },
+                        "spec": {"claim": claim},
+                    });
+                    self.api()
+                        .patch(
+                            &name,
+                            &kube::api::PatchParams::default(),
+                            &kube::api::Patch::Merge(&patch),
+                        )
+                        .await?;
                     Ok(None)
                 } else {
                     Ok(Some(existing.spec.claim))

@@ -6,7 +6,10 @@
 pub mod api;
 pub mod claim_controller;
 pub mod config;
+pub mod k0rdent_provider;
 pub mod ledger;
+pub mod metal3;
+pub mod orphans;
 pub mod pool_controller;
 pub mod pool_key;
 pub mod pool_object;
@@ -27,6 +30,9 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         InClusterIPPool::crd(),
         GlobalInClusterIPPool::crd(),
         AddressAllocation::crd(),
+        metal3::api::IPPool::crd(),
+        metal3::api::IPClaim::crd(),
+        metal3::api::IPAddress::crd(),
     ]
 }
 
@@ -37,13 +43,17 @@ pub async fn run(
     reporter: Reporter,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    // Not ready until the controllers below exist and have registered their caches.
+    let building = ipam_kube_support::readiness::pending("in-cluster controllers");
     let ledger = ledger::Ledger::new(client.clone());
     let (notifier, released) = claim_controller::release_channel();
+    let clusters = claim_controller::discover_clusters(&client).await;
+    let recorder = Recorder::new(client.clone(), reporter);
     let parts = claim_controller::Parts {
         client: client.clone(),
         ledger: ledger.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
-        clusters: claim_controller::discover_clusters(&client).await,
+        recorder: recorder.clone(),
+        clusters: clusters.clone(),
     };
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -57,6 +67,7 @@ pub async fn run(
     let pool_run = pool_controller::run(
         client.clone(),
         ledger.clone(),
+        recorder.clone(),
         &config,
         config.api::<InClusterIPPool>(&client),
         signal(),
@@ -67,20 +78,33 @@ pub async fn run(
     let global_run = config.namespace.is_none().then(|| {
         pool_controller::run(
             client.clone(),
-            ledger,
+            ledger.clone(),
+            recorder.clone(),
             &config,
             Api::<GlobalInClusterIPPool>::all(client.clone()),
             signal(),
         )
     });
+    let (m3_notifier, m3_released) = claim_controller::release_channel();
+    let metal3_claims = metal3::claim_controller::run(
+        client.clone(),
+        ledger.clone(),
+        &config,
+        m3_released,
+        m3_notifier,
+        signal(),
+    );
+    let metal3_pools =
+        metal3::pool_controller::run(client.clone(), ledger.clone(), &config, clusters, signal());
     let global_run = async move {
         if let Some(run) = global_run {
             run.await;
         }
     };
+    drop(building);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
     });
-    futures::join!(claim_run, pool_run, global_run);
+    futures::join!(claim_run, pool_run, global_run, metal3_claims, metal3_pools);
 }

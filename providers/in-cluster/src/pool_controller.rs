@@ -9,6 +9,7 @@ use ipam_engine::Allocator;
 use ipam_kube_support::conditions::{self, Decision, READY};
 use ipam_kube_support::{finalizers, status};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
@@ -26,6 +27,7 @@ pub const MANAGER: &str = "ipam-operator-pools";
 
 pub struct Context {
     pub client: Client,
+    pub recorder: Recorder,
     pub ledger: Ledger,
     pub addresses: Store<IPAddress>,
     pub caches_ready: stores::CachesReady,
@@ -50,6 +52,19 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
     };
     ctx.caches_ready.wait().await;
     let in_use = stores::filter(&ctx.addresses, |a| address_in_pool(a, &key));
+    let suspects: Vec<&IPAddress> = in_use
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|a| crate::orphans::suspect(a))
+        .collect();
+    if crate::orphans::free(&ctx.client, &ctx.ledger, &key, &suspects)
+        .await
+        .map_err(err)?
+        > 0
+    {
+        // The freed addresses' deletions bring the pool back with fresh counts.
+        return Ok(Action::await_change());
+    }
     let pools = api(&ctx.client, pool.as_ref());
 
     if pool.meta().deletion_timestamp.is_some() {
@@ -58,6 +73,7 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
                 .await
                 .map_err(err)?;
             ctx.ledger.forget(&key);
+            pool_gauges(&key, None);
         } else {
             let d = Decision::new(
                 READY,
@@ -91,6 +107,7 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
             let (allocator, _) = Allocator::rebuild(compiled, existing);
             let c = allocator.counts().saturated();
             tracing::debug!(pool = %key, total = c.total, used = c.used, "counted");
+            pool_gauges(&key, Some([c.total, c.used, c.free]));
             let counts = AddressCounts {
                 total: c.total,
                 used: c.used,
@@ -133,9 +150,22 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
             )
         }
     };
-    write_status(&pools, pool.as_ref(), Some(counts), &decision)
+    let written = write_status(&pools, pool.as_ref(), Some(counts), &decision)
         .await
         .map_err(err)?;
+    // A validation failure is told once, when the pool turns invalid, not on every pass.
+    if written && decision.reason == "InvalidSpec" {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "InvalidSpec".into(),
+            note: Some(decision.message.chars().take(1000).collect()),
+            action: "Validate".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &pool.object_ref(&())).await {
+            tracing::warn!(error = %e, "cannot publish event");
+        }
+    }
     Ok(Action::await_change())
 }
 
@@ -144,7 +174,7 @@ async fn write_status<P: PoolObject>(
     pool: &P,
     counts: Option<AddressCounts>,
     decision: &Decision,
-) -> Result<(), kube::Error> {
+) -> Result<bool, kube::Error> {
     let current = pool.pool_status();
     let generation = pool.meta().generation;
     let current_conditions = current.map(|s| s.conditions.clone()).unwrap_or_default();
@@ -152,7 +182,7 @@ async fn write_status<P: PoolObject>(
     if conditions::matches(&current_conditions, decision, generation)
         && (counts.is_none() || counts == current_counts)
     {
-        return Ok(());
+        return Ok(false);
     }
     let mut updated: Vec<_> = current_conditions
         .into_iter()
@@ -164,10 +194,15 @@ async fn write_status<P: PoolObject>(
         body["ipAddresses"] = serde_json::to_value(counts).expect("counts serialize");
     }
     match status::apply(pools, MANAGER, &pool.name_any(), body).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+fn pool_gauges(key: &crate::pool_key::PoolKey, counts: Option<[i64; 3]>) {
+    let namespace = key.namespace.as_deref().unwrap_or_default();
+    ipam_kube_support::metrics::get().pool(&key.kind, namespace, &key.name, counts);
 }
 
 fn error_policy<P: PoolObject>(pool: Arc<P>, error: &Error, _: Arc<Context>) -> Action {
@@ -180,6 +215,7 @@ fn error_policy<P: PoolObject>(pool: Arc<P>, error: &Error, _: Arc<Context>) -> 
 pub fn run<P: PoolObject, S>(
     client: Client,
     ledger: Ledger,
+    recorder: Recorder,
     config: &Config,
     pools: Api<P>,
     shutdown: S,
@@ -193,6 +229,7 @@ where
     let caches_ready = stores::CachesReady::spawn(vec![stores::ready(&addresses)]);
     let ctx = Arc::new(Context {
         client,
+        recorder,
         ledger,
         addresses,
         caches_ready,
@@ -211,6 +248,10 @@ where
             })
         })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile::<P>, error_policy::<P>, ctx)
+        .run(
+            ipam_kube_support::metrics::instrument(MANAGER, reconcile::<P>),
+            error_policy::<P>,
+            ctx,
+        )
         .for_each(|_| futures::future::ready(()))
 }

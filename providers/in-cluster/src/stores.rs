@@ -58,6 +58,8 @@ impl CachesReady {
         stores: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
     ) -> Self {
         let (open, gate) = tokio::sync::watch::channel(false);
+        // /readyz waits for every cache a controller reads.
+        ipam_kube_support::readiness::track("in-cluster caches", gate.clone());
         tokio::spawn(async move {
             futures::future::join_all(stores).await;
             let _ = open.send(true);

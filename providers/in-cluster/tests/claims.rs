@@ -440,3 +440,205 @@ async fn a_global_pool_serves_claims_of_every_namespace_without_duplicates() {
     ns_a.delete().await;
     ns_b.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allocation_release_and_exhaustion_are_reported_as_events() {
+    let ns = setup("events").await;
+    let _operator = operator(&ns);
+    let (claims, addresses) = (ns.api::<IPAddressClaim>(), ns.api::<IPAddress>());
+    create(
+        &pools(&ns),
+        pool("p", json!({"addresses": ["10.0.8.1"], "prefix": 24})),
+    )
+    .await;
+    create(&claims, claim("a", "InClusterIPPool", "p")).await;
+    allocated(&addresses, &claims, "a").await;
+    create(&claims, claim("b", "InClusterIPPool", "p")).await;
+    ready_reason(&claims, "b", "PoolExhausted").await;
+    claims.delete("a", &DeleteParams::default()).await.unwrap();
+    allocated(&addresses, &claims, "b").await;
+
+    let events =
+        Api::<k8s_openapi::api::events::v1::Event>::namespaced(ns.client.clone(), &ns.name);
+    let seen = eventually(30, "events", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        let seen: Vec<(String, String, String)> = list
+            .into_iter()
+            .map(|e| {
+                (
+                    e.regarding.and_then(|r| r.name).unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.type_.unwrap_or_default(),
+                )
+            })
+            .collect();
+        let has = |name: &str, reason: &str| seen.iter().any(|(n, r, _)| n == name && r == reason);
+        (has("a", "AddressAllocated")
+            && has("a", "AddressReleased")
+            && has("b", "PoolExhausted")
+            && has("b", "AddressAllocated"))
+        .then_some(seen)
+    })
+    .await;
+    assert!(
+        seen.iter()
+            .any(|(n, r, t)| n == "b" && r == "PoolExhausted" && t == "Warning"),
+        "{seen:?}"
+    );
+    ns.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_pool_or_claim_gets_no_address_until_resumed() {
+    let ns = setup("paused").await;
+    let _operator = operator(&ns);
+    let (claims, addresses) = (ns.api::<IPAddressClaim>(), ns.api::<IPAddress>());
+    let mut paused_pool = pool("p", json!({"addresses": ["10.0.9.0/29"], "prefix": 29}));
+    paused_pool["metadata"]["annotations"] = json!({"cluster.x-k8s.io/paused": ""});
+    create(&pools(&ns), paused_pool).await;
+    create(&claims, claim("c", "InClusterIPPool", "p")).await;
+    let mut paused_claim = claim("held", "InClusterIPPool", "p");
+    paused_claim["metadata"]["annotations"] = json!({"cluster.x-k8s.io/paused": ""});
+    create(&claims, paused_claim).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        addresses.get_opt("c").await.unwrap().is_none(),
+        "a paused pool hands out nothing"
+    );
+
+    let unpause = json!({"metadata": {"annotations": {"cluster.x-k8s.io/paused": null}}});
+    pools(&ns)
+        .patch("p", &PatchParams::default(), &Patch::Merge(&unpause))
+        .await
+        .unwrap();
+    allocated(&addresses, &claims, "c").await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(
+        addresses.get_opt("held").await.unwrap().is_none(),
+        "a paused claim waits even when its pool changes"
+    );
+    claims
+        .patch("held", &PatchParams::default(), &Patch::Merge(&unpause))
+        .await
+        .unwrap();
+    allocated(&addresses, &claims, "held").await;
+    ns.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_released_address_is_held_for_the_reuse_grace_period() {
+    let ns = setup("grace").await;
+    let _operator = operator(&ns);
+    let (claims, addresses) = (ns.api::<IPAddressClaim>(), ns.api::<IPAddress>());
+    create(
+        &pools(&ns),
+        pool(
+            "p",
+            json!({"addresses": ["10.0.10.1-10.0.10.2"], "prefix": 24,
+                                         "addressReuseGracePeriodSeconds": 3}),
+        ),
+    )
+    .await;
+    create(&claims, claim("old", "InClusterIPPool", "p")).await;
+    assert_eq!(
+        allocated(&addresses, &claims, "old").await.spec.address,
+        "10.0.10.1"
+    );
+    let deleted = std::time::Instant::now();
+    claims
+        .delete("old", &DeleteParams::default())
+        .await
+        .unwrap();
+    create(&claims, claim("new", "InClusterIPPool", "p")).await;
+    assert_eq!(
+        allocated(&addresses, &claims, "new").await.spec.address,
+        "10.0.10.2",
+        "the held address is not reused"
+    );
+    assert!(
+        addresses.get_opt("old").await.unwrap().is_some(),
+        "still held within the grace period"
+    );
+    gone(&claims, "old").await;
+    assert!(
+        deleted.elapsed() >= std::time::Duration::from_secs(3),
+        "released after {:?}",
+        deleted.elapsed()
+    );
+    ns.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_v1beta1_claim_is_served_like_a_v1beta2_one() {
+    let ns = setup("v1beta1").await;
+    let _operator = operator(&ns);
+    create(
+        &pools(&ns),
+        pool(
+            "p",
+            json!({"addresses": ["10.0.11.0/24"], "prefix": 24, "gateway": "10.0.11.1"}),
+        ),
+    )
+    .await;
+    let raw = Api::<kube::core::DynamicObject>::namespaced_with(
+        ns.client.clone(),
+        &ns.name,
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "ipam.cluster.x-k8s.io",
+            "v1beta1",
+            "IPAddressClaim",
+        )),
+    );
+    let old: kube::core::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "ipam.cluster.x-k8s.io/v1beta1", "kind": "IPAddressClaim", "metadata": {"name": "old-style"},
+        "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InClusterIPPool", "name": "p"}}}))
+    .unwrap();
+    raw.create(&Default::default(), &old).await.unwrap();
+    let address = allocated(&ns.api(), &ns.api(), "old-style").await;
+    assert_eq!(address.spec.address, "10.0.11.2");
+    ns.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_created_and_deleted_at_once_never_leak_an_address() {
+    let ns = setup("flash").await;
+    let _operator = operator(&ns);
+    let (claims, addresses) = (ns.api::<IPAddressClaim>(), ns.api::<IPAddress>());
+    create(
+        &pools(&ns),
+        pool("p", json!({"addresses": ["10.0.12.0/24"], "prefix": 24})),
+    )
+    .await;
+    for i in 0..100 {
+        let name = format!("flash-{i}");
+        create(&claims, claim(&name, "InClusterIPPool", "p")).await;
+        claims
+            .delete(&name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    eventually(120, "every claim, address and record gone", || async {
+        let left_claims = claims.list(&ListParams::default()).await.ok()?.items.len();
+        let left_addresses = addresses
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .len();
+        let left_records = Api::<AddressAllocation>::all(ns.client.clone())
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .into_iter()
+            .filter(|r| r.spec.claim.namespace == ns.name)
+            .count();
+        (left_claims + left_addresses + left_records == 0).then_some(())
+    })
+    .await;
+    pools(&ns)
+        .delete("p", &DeleteParams::default())
+        .await
+        .unwrap();
+    gone(&pools(&ns), "p").await;
+    ns.delete().await;
+}

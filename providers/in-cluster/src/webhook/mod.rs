@@ -6,6 +6,7 @@
 //! still both pass; admission cannot serialise writes to different objects.
 
 mod lookup;
+pub mod metal3;
 pub mod rules;
 
 use axum::Router;
@@ -28,7 +29,66 @@ pub fn router(client: Client) -> Router {
     Router::new()
         .route(IN_CLUSTER_PATH, post(handle::<InClusterIPPool>))
         .route(GLOBAL_PATH, post(handle::<GlobalInClusterIPPool>))
+        .route(metal3::POOL_PATH, post(handle_metal3_pool))
+        .route(metal3::CLAIM_PATH, post(handle_metal3_claim))
+        .route(metal3::ADDRESS_PATH, post(handle_metal3_address))
         .with_state(client)
+}
+
+async fn handle_metal3_pool(
+    State(client): State<Client>,
+    Json(review): Json<AdmissionReview<crate::metal3::api::IPPool>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    answer(review, |request| async move {
+        metal3::admit_pool(&client, &request).await
+    })
+    .await
+}
+
+async fn handle_metal3_claim(
+    Json(review): Json<AdmissionReview<crate::metal3::api::IPClaim>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    answer(
+        review,
+        |request| async move { metal3::admit_claim(&request) },
+    )
+    .await
+}
+
+async fn handle_metal3_address(
+    Json(review): Json<AdmissionReview<crate::metal3::api::IPAddress>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    answer(
+        review,
+        |request| async move { metal3::admit_address(&request) },
+    )
+    .await
+}
+
+/// Decodes a review, decides it with `decide`, logs a denial and answers.
+async fn answer<K, F, Fut>(
+    review: AdmissionReview<K>,
+    decide: F,
+) -> Json<AdmissionReview<DynamicObject>>
+where
+    K: kube::Resource,
+    F: FnOnce(std::sync::Arc<AdmissionRequest<K>>) -> Fut,
+    Fut: std::future::Future<Output = Verdict>,
+{
+    let request: AdmissionRequest<K> = match review.try_into() {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::warn!(%error, "webhook: an admission review without a request");
+            return Json(AdmissionResponse::invalid(error).into_review());
+        }
+    };
+    let request = std::sync::Arc::new(request);
+    let verdict = decide(request.clone()).await;
+    if let Err(denial) = &verdict {
+        tracing::info!(kind = %request.kind.kind, name = %request.name,
+            operation = ?request.operation, denial = denial.message(), "webhook denied");
+    }
+    Json(respond(&request, verdict).into_review())
 }
 
 async fn handle<P: PoolObject>(

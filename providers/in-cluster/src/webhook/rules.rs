@@ -115,6 +115,11 @@ pub fn deletable(in_use: &[IPAddress]) -> Result<(), Denial> {
 }
 
 fn invalid(kind: &str, name: &str, errors: &[FieldError]) -> Denial {
+    invalid_in(GROUP, kind, name, errors)
+}
+
+/// A 422 `Invalid` naming every broken rule, as the API machinery words it.
+pub(crate) fn invalid_in(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Denial {
     let causes = errors
         .iter()
         .map(|e| {
@@ -125,10 +130,10 @@ fn invalid(kind: &str, name: &str, errors: &[FieldError]) -> Denial {
         })
         .collect();
     Denial::invalid(
-        GROUP,
+        group,
         kind,
         name,
-        invalid_message(kind, GROUP, name, errors),
+        invalid_message(kind, group, name, errors),
         causes,
     )
 }

@@ -4,6 +4,7 @@
 //! other's webhook: namespaced pools by the test namespace, global pools by a label.
 
 use ipam_in_cluster::api::{GlobalInClusterIPPool, InClusterIPPool};
+use ipam_in_cluster::webhook::metal3::{ADDRESS_PATH, CLAIM_PATH, POOL_PATH};
 use ipam_in_cluster::webhook::{GLOBAL_PATH, IN_CLUSTER_PATH, router};
 use ipam_kube_support::webhook::{serve, tls};
 use ipam_test_support::TestNamespace;
@@ -71,6 +72,29 @@ impl Webhook {
             ]
         }))
         .unwrap();
+        // Metal3's kinds, on create and update as upstream, in the test's namespace.
+        for (kind, path, resource) in [
+            ("ippool", POOL_PATH, "ippools"),
+            ("ipclaim", CLAIM_PATH, "ipclaims"),
+            ("ipaddress", ADDRESS_PATH, "ipaddresses"),
+        ] {
+            let mut w = webhook(
+                &format!("validation.{kind}.ipam.metal3.io"),
+                path,
+                resource,
+                "Namespaced",
+                (
+                    "namespaceSelector",
+                    json!({"matchLabels": {"kubernetes.io/metadata.name": ns.name}}),
+                ),
+            );
+            w["rules"] = json!([{"apiGroups": ["ipam.metal3.io"], "apiVersions": ["v1alpha1"],
+                "operations": ["CREATE", "UPDATE"], "resources": [resource], "scope": "Namespaced"}]);
+            configuration
+                .webhooks
+                .get_or_insert_default()
+                .push(serde_json::from_value(w).unwrap());
+        }
         for webhook in configuration.webhooks.iter_mut().flatten() {
             webhook.client_config.ca_bundle = Some(ByteString(generated.ca.clone().into_bytes()));
         }

@@ -1,0 +1,501 @@
+//! IPClaim → Metal3 IPAddress, one claim per reconcile (upstream reconciles whole pools).
+//!
+//! Fixes over metal3-io/ip-address-manager:
+//! - the claim's finalizer is persisted before anything is taken, so a claim deleted at once
+//!   never leaves an IPAddress behind (upstream issue #694);
+//! - the address is taken in the ledger before the IPAddress is written, so an IPClaim and an
+//!   IPAddressClaim on one pool never receive the same address;
+//! - a claim that met an exhausted pool keeps waiting: it is retried when an address of the
+//!   pool is released, when the pool changes, and on a capped backoff (upstream #1537).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::finalizers;
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::allocation::ClaimIdentity;
+use crate::api::capi;
+use crate::api::capi::keys::PAUSED_ANNOTATION;
+use crate::claim_controller::{ReleaseNotifier, Released};
+use crate::config::Config;
+use crate::ledger::{Ledger, ReserveError};
+use crate::metal3::addresses::{self, metal3_in_pool};
+use crate::metal3::api::*;
+use crate::metal3::pool;
+use crate::pool_key::PoolKey;
+use crate::stores;
+
+pub const MANAGER: &str = "ipam-operator-metal3-claims";
+/// How often a claim that found its pool exhausted looks again, at most, besides the
+/// releases and pool changes that wake it at once.
+const EXHAUSTED_RETRY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+#[error("IPClaim {claim}: {source}")]
+pub struct Error {
+    claim: String,
+    source: kube::Error,
+}
+
+pub struct Context {
+    pub client: Client,
+    pub ledger: Ledger,
+    pub pools: Store<IPPool>,
+    pub addresses: Store<IPAddress>,
+    pub capi_addresses: Store<capi::IPAddress>,
+    pub released: ReleaseNotifier,
+    pub caches_ready: stores::CachesReady,
+}
+
+pub fn pool_key(claim: &IPClaim) -> PoolKey {
+    pool::key(
+        &claim.namespace().unwrap_or_default(),
+        claim.spec.pool.name.as_deref().unwrap_or_default(),
+    )
+}
+
+pub fn identity(claim: &IPClaim) -> ClaimIdentity {
+    ClaimIdentity {
+        api_group: GROUP.into(),
+        kind: "IPClaim".into(),
+        namespace: claim.namespace().unwrap_or_default(),
+        name: claim.name_any(),
+        uid: claim.uid().unwrap_or_default(),
+    }
+}
+
+/// What the claim's status should say.
+struct Outcome {
+    address: Option<String>,
+    error_message: Option<String>,
+    decision: Decision,
+}
+
+impl Outcome {
+    fn failed(reason: &'static str, upstream: impl Into<String>, message: String) -> Self {
+        Outcome {
+            address: None,
+            error_message: Some(upstream.into()),
+            decision: Decision::new(READY, false, reason, message),
+        }
+    }
+    fn waiting(reason: &'static str, message: String) -> Self {
+        Outcome {
+            address: None,
+            error_message: None,
+            decision: Decision::new(READY, false, reason, message),
+        }
+    }
+}
+
+pub async fn reconcile(claim: Arc<IPClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = claim.namespace().unwrap_or_default();
+    let err = |source| Error {
+        claim: format!("{ns}/{}", claim.name_any()),
+        source,
+    };
+    ctx.caches_ready.wait().await;
+    tracing::debug!(claim = %claim.name_any(), rv = ?claim.resource_version(), deleting = claim.meta().deletion_timestamp.is_some(), finalizers = ?claim.finalizers(), "reconcile");
+    if claim.meta().deletion_timestamp.is_some() {
+        return release(&claim, &ctx).await.map_err(err);
+    }
+    let claims = Api::<IPClaim>::namespaced(ctx.client.clone(), &ns);
+    if !finalizers::has(claim.as_ref(), CLAIM_FINALIZER) {
+        // Persisted before anything is taken; the update event brings the claim back.
+        match finalizers::add(&claims, claim.as_ref(), CLAIM_FINALIZER).await {
+            Ok(_) => {}
+            // Deleted already: nothing was taken, nothing to do.
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(err(e)),
+        }
+        return Ok(Action::await_change());
+    }
+    let (outcome, action) = allocate(&claim, &ctx).await.map_err(err)?;
+    write_status(&claims, &claim, &outcome).await.map_err(err)?;
+    Ok(action)
+}
+
+async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<(Outcome, Action), kube::Error> {
+    let ns = claim.namespace().unwrap_or_default();
+    let key = pool_key(claim);
+    let wait = Action::await_change();
+    let Some(pool) = ctx.pools.get(&ObjectRef::new(&key.name).within(&ns)) else {
+        let message = format!("{key} does not exist");
+        return Ok((Outcome::waiting("PoolNotFound", message), wait));
+    };
+    if pool.annotations().contains_key(PAUSED_ANNOTATION) {
+        let message = format!("{key} is paused");
+        return Ok((Outcome::waiting("PoolPaused", message), wait));
+    }
+    // An IPAddress already written for this claim is kept as it is (a restart, or
+    // `clusterctl move`), once the ledger agrees that the claim holds its address.
+    let me = identity(claim);
+    let mine = stores::filter(&ctx.addresses, |a| {
+        metal3_in_pool(a, &key) && addresses::metal3_holder(a) == me
+    });
+    if let Some(existing) = mine.first() {
+        return adopt(claim, ctx, &key, existing).await;
+    }
+    if pool.meta().deletion_timestamp.is_some() {
+        // Unlike upstream, a deleting pool hands nothing out, so its deletion can finish.
+        let message = format!("{key} is being deleted");
+        return Ok((Outcome::waiting("PoolNotReady", message), wait));
+    }
+    let compiled = match pool::compile(&pool) {
+        Ok(compiled) => compiled,
+        Err(e) => {
+            let message = format!("{key} is invalid: {e}");
+            return Ok((
+                Outcome::failed("AllocationFailed", &message, message.clone()),
+                wait,
+            ));
+        }
+    };
+    let requested = claim.annotations().get(IP_ADDRESS_ANNOTATION).cloned();
+    let reservation = ctx
+        .ledger
+        .reserve(
+            &key,
+            pool.meta().generation,
+            || compiled.clone(),
+            || addresses::existing(&key, &ctx.addresses, &ctx.capi_addresses),
+            &me,
+            requested.as_deref(),
+        )
+        .await;
+    let reservation = match reservation {
+        Ok(r) => r,
+        Err(ReserveError::Api { source, .. }) => return Err(source),
+        Err(e @ ReserveError::Exhausted { .. }) => {
+            let outcome = Outcome::failed("PoolExhausted", "Exhausted IP Pools", e.to_string());
+            return Ok((outcome, Action::requeue(EXHAUSTED_RETRY)));
+        }
+        Err(ReserveError::Refused { source, .. }) => {
+            let outcome = Outcome::failed(
+                "AllocationFailed",
+                source.upstream_message(),
+                format!("{key}: {source}"),
+            );
+            return Ok((outcome, wait));
+        }
+        Err(e @ ReserveError::Taken { .. }) => {
+            let outcome = Outcome::failed(
+                "AllocationFailed",
+                "Requested IP not available",
+                e.to_string(),
+            );
+            return Ok((outcome, Action::requeue(EXHAUSTED_RETRY)));
+        }
+    };
+
+    let address_text = reservation.address.to_string();
+    let name = address_name(&pool.spec.name_prefix, &address_text);
+    let attributes = &reservation.attributes;
+    let address = IPAddress {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            labels: Some(claim.labels().clone()),
+            finalizers: Some(vec![ADDRESS_FINALIZER.to_string()]),
+            owner_references: Some(owners(claim, &pool)),
+            ..Default::default()
+        },
+        spec: IPAddressSpec {
+            claim: reference(claim),
+            pool: reference(pool.as_ref()),
+            address: address_text.clone(),
+            prefix: i32::from(attributes.prefix),
+            gateway: attributes.gateway.map(|g| g.to_string()),
+            dns_servers: attributes
+                .dns_servers
+                .iter()
+                .map(|d| d.to_string())
+                .collect(),
+        },
+    };
+    let api = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
+    match api.create(&PostParams::default(), &address).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let existing = api.get(&name).await?;
+            if addresses::metal3_holder(&existing) != me {
+                // The name is another claim's: an object the ledger does not know (another
+                // pool with the same namePrefix). Give the address back and say so.
+                ctx.ledger.release(&key, &me).await?;
+                let message = format!(
+                    "IPAddress {ns}/{name} already exists for claim {}",
+                    existing.spec.claim.name.as_deref().unwrap_or_default()
+                );
+                let outcome = Outcome::failed(
+                    "AllocationFailed",
+                    "Failed to create associated IPAddress object",
+                    message,
+                );
+                return Ok((outcome, Action::requeue(EXHAUSTED_RETRY)));
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %address_text, pool = %key, "allocated");
+    Ok((allocated(&name, &address_text, &key), wait))
+}
+
+fn allocated(name: &str, address: &str, key: &PoolKey) -> Outcome {
+    Outcome {
+        address: Some(name.to_string()),
+        error_message: None,
+        decision: Decision::new(
+            READY,
+            true,
+            "Allocated",
+            format!("{address} allocated from {key}"),
+        ),
+    }
+}
+
+async fn adopt(
+    claim: &IPClaim,
+    ctx: &Context,
+    key: &PoolKey,
+    existing: &IPAddress,
+) -> Result<(Outcome, Action), kube::Error> {
+    let wait = Action::await_change();
+    let Ok(address) = existing.spec.address.parse() else {
+        let message = format!(
+            "IPAddress {} holds {:?}, which is no IP address",
+            existing.name_any(),
+            existing.spec.address
+        );
+        return Ok((
+            Outcome::failed("AllocationFailed", &message, message.clone()),
+            wait,
+        ));
+    };
+    if let Some(other) = ctx.ledger.adopt(key, address, &identity(claim)).await? {
+        let message = format!(
+            "IPAddress {} holds {address}, which {key} already gave to {} {}/{}",
+            existing.name_any(),
+            other.kind,
+            other.namespace,
+            other.name
+        );
+        return Ok((
+            Outcome::failed("AllocationFailed", &message, message.clone()),
+            wait,
+        ));
+    }
+    Ok((
+        allocated(&existing.name_any(), &existing.spec.address, key),
+        wait,
+    ))
+}
+
+async fn release(claim: &IPClaim, ctx: &Context) -> Result<Action, kube::Error> {
+    if !finalizers::has(claim, CLAIM_FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    // Upstream semantics: another finalizer means the claim is still in use.
+    if claim.finalizers().iter().any(|f| f != CLAIM_FINALIZER) {
+        tracing::info!(claim = %claim.name_any(), "IPClaim is still in use (has other finalizers). Cannot delete IPAddress.");
+        return Ok(Action::await_change());
+    }
+    let ns = claim.namespace().unwrap_or_default();
+    let key = pool_key(claim);
+    let me = identity(claim);
+    let api = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
+    // Read live, not from the cache: an IPAddress just written may not be cached yet.
+    let held = api.list(&Default::default()).await?;
+    tracing::debug!(claim = %claim.name_any(), listed = held.items.len(), "releasing");
+    for address in held
+        .items
+        .iter()
+        .filter(|a| metal3_in_pool(a, &key) && addresses::metal3_holder(a) == me)
+    {
+        finalizers::remove(&api, address, ADDRESS_FINALIZER).await?;
+        match api
+            .delete(&address.name_any(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+        tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %address.spec.address, "released");
+    }
+    ctx.ledger.release(&key, &me).await?;
+    ctx.released.send(key);
+    let claims = Api::<IPClaim>::namespaced(ctx.client.clone(), &ns);
+    finalizers::remove(&claims, claim, CLAIM_FINALIZER).await?;
+    Ok(Action::await_change())
+}
+
+fn reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(K::api_version(&()).into()),
+        kind: Some(K::kind(&()).into()),
+        name: obj.meta().name.clone(),
+        namespace: obj.meta().namespace.clone(),
+        uid: obj.meta().uid.clone(),
+        ..Default::default()
+    }
+}
+
+/// Owned by the pool and the claim, neither as controller, as upstream does: CAPM3 and
+/// `clusterctl move` rely on this graph.
+pub fn owners(claim: &IPClaim, pool: &IPPool) -> Vec<OwnerReference> {
+    let owner = |r: ObjectReference| OwnerReference {
+        api_version: r.api_version.unwrap_or_default(),
+        kind: r.kind.unwrap_or_default(),
+        name: r.name.unwrap_or_default(),
+        uid: r.uid.unwrap_or_default(),
+        controller: None,
+        block_owner_deletion: None,
+    };
+    vec![owner(reference(pool)), owner(reference(claim))]
+}
+
+/// Writes the status when it differs from what the claim shows.
+async fn write_status(
+    claims: &Api<IPClaim>,
+    claim: &IPClaim,
+    outcome: &Outcome,
+) -> Result<(), kube::Error> {
+    let current = claim.status.clone().unwrap_or_default();
+    let generation = claim.meta().generation;
+    let current_address = current.address.as_ref().and_then(|a| a.name.clone());
+    // A failure leaves an existing address reference alone; only success sets it.
+    let address = outcome.address.clone().or(current_address.clone());
+    if conditions::matches(&current.conditions, &outcome.decision, generation)
+        && current.error_message == outcome.error_message
+        && current_address == address
+    {
+        return Ok(());
+    }
+    let mut updated = current.conditions.clone();
+    conditions::set(&mut updated, &outcome.decision, generation);
+    let address_ref = address.map(|name| {
+        json!({"apiVersion": IPAddress::api_version(&()), "kind": "IPAddress",
+               "name": name, "namespace": claim.namespace()})
+    });
+    let patch = json!({
+        "metadata": {"resourceVersion": claim.resource_version()},
+        "status": {"conditions": updated, "errorMessage": outcome.error_message, "address": address_ref},
+    });
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    match claims
+        .patch_status(&claim.name_any(), &params, &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn error_policy(claim: Arc<IPClaim>, error: &Error, _: Arc<Context>) -> Action {
+    let conflict = matches!(&error.source, kube::Error::Api(e) if e.code == 409 || e.code == 422);
+    if conflict {
+        tracing::debug!(claim = %claim.name_any(), %error, "conflict; retrying");
+        Action::requeue(Duration::from_millis(200))
+    } else {
+        tracing::warn!(claim = %claim.name_any(), %error, "reconcile failed; retrying");
+        Action::requeue(Duration::from_secs(2))
+    }
+}
+
+/// Builds the IPClaim controller; the returned future runs it until `shutdown` resolves.
+pub fn run<S>(
+    client: Client,
+    ledger: Ledger,
+    config: &Config,
+    released: Released,
+    notifier: ReleaseNotifier,
+    shutdown: S,
+) -> impl std::future::Future<Output = ()> + use<S>
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let (pools, pool_changes) = stores::reflect(config.api::<IPPool>(&client), config.watcher());
+    let (addresses, address_changes) =
+        stores::reflect(config.api::<IPAddress>(&client), Default::default());
+    let (capi_addresses, capi_changes) =
+        stores::reflect(config.api::<capi::IPAddress>(&client), Default::default());
+    let caches_ready = stores::CachesReady::spawn(vec![
+        stores::ready(&pools),
+        stores::ready(&addresses),
+        stores::ready(&capi_addresses),
+    ]);
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        ledger,
+        pools,
+        addresses,
+        capi_addresses,
+        released: notifier,
+        caches_ready,
+    });
+    let controller = Controller::new(config.api::<IPClaim>(&client), config.watcher())
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    let store = controller.store();
+    let waiting = move |key: PoolKey| waiting_claims(&store, &key);
+    let (w_pool, w_addr, w_capi) = (waiting.clone(), waiting.clone(), waiting.clone());
+    controller
+        .watches_stream(pool_changes, move |p: IPPool| w_pool(pool::pool_key(&p)))
+        // An address going away (of either kind) is a chance for the claims waiting on its pool.
+        .watches_stream(address_changes, move |a: IPAddress| {
+            let ns = a.namespace().unwrap_or_default();
+            let mut refs = a
+                .spec
+                .pool
+                .name
+                .as_deref()
+                .map(|p| w_addr(pool::key(&ns, p)))
+                .unwrap_or_default();
+            if let Some(claim) = &a.spec.claim.name {
+                refs.push(ObjectRef::new(claim).within(&ns));
+            }
+            refs
+        })
+        .watches_stream(capi_changes, move |a: capi::IPAddress| {
+            let r = &a.spec.pool_ref;
+            if r.api_group == GROUP && r.kind == IPPool::kind(&()) {
+                w_capi(pool::key(&a.namespace().unwrap_or_default(), &r.name))
+            } else {
+                Vec::new()
+            }
+        })
+        .reconcile_on(
+            released
+                .into_stream()
+                .flat_map(move |key| futures::stream::iter(waiting(key))),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| futures::future::ready(()))
+}
+
+/// Claims of `pool` without an address yet, failed ones included: they are retried.
+fn waiting_claims(store: &Store<IPClaim>, pool: &PoolKey) -> Vec<ObjectRef<IPClaim>> {
+    stores::filter(store, |c| {
+        &pool_key(c) == pool && c.status.as_ref().and_then(|s| s.address.as_ref()).is_none()
+    })
+    .into_iter()
+    .map(|c| ObjectRef::from_obj(c.as_ref()))
+    .collect()
+}

@@ -1,0 +1,333 @@
+//! IPPool: finalizer, Cluster labels and owner reference (for `clusterctl move`),
+//! `status.indexes` rebuilt from both kinds of address, `Ready` and `Exhausted` conditions,
+//! and deletion, which waits until no address of either kind uses the pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ipam_engine::Allocator;
+use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::{finalizers, status};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use kube::api::{Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::capi;
+use crate::api::capi::keys::{CLUSTER_NAME_LABEL, PAUSED_ANNOTATION};
+use crate::config::Config;
+use crate::ledger::Ledger;
+use crate::metal3::addresses;
+use crate::metal3::api::*;
+use crate::metal3::{orphans, pool};
+use crate::stores;
+
+pub const MANAGER: &str = "ipam-operator-metal3-pools";
+pub const EXHAUSTED: &str = "Exhausted";
+/// Upstream's requeue while the pool's Cluster is paused.
+const PAUSED_RETRY: Duration = Duration::from_secs(30);
+
+pub struct Context {
+    pub client: Client,
+    pub ledger: Ledger,
+    pub addresses: Store<IPAddress>,
+    pub capi_addresses: Store<capi::IPAddress>,
+    pub claims: Store<IPClaim>,
+    pub caches_ready: stores::CachesReady,
+    /// The Cluster API `Cluster` kind, when its CRD is installed.
+    pub clusters: Option<ApiResource>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("IPPool {pool}: {source}")]
+pub struct Error {
+    pool: String,
+    source: kube::Error,
+}
+
+pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = pool::pool_key(&ippool);
+    let err = |source| Error {
+        pool: key.to_string(),
+        source,
+    };
+    ctx.caches_ready.wait().await;
+    let ns = ippool.namespace().unwrap_or_default();
+    let pools = Api::<IPPool>::namespaced(ctx.client.clone(), &ns);
+    let freed = orphans::free(&ctx.client, &ctx.ledger, &key, &ctx.addresses, &ctx.claims)
+        .await
+        .map_err(err)?;
+    if freed > 0 {
+        // The deletions bring the pool back with the addresses gone from the cache.
+        return Ok(Action::await_change());
+    }
+    let existing = addresses::existing(&key, &ctx.addresses, &ctx.capi_addresses);
+
+    if let Some(cluster) = ippool
+        .spec
+        .cluster_name
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    {
+        match attach_to_cluster(&ctx, &pools, &ippool, cluster)
+            .await
+            .map_err(err)?
+        {
+            ClusterState::Patched => return Ok(Action::await_change()),
+            ClusterState::Paused if ippool.meta().deletion_timestamp.is_none() => {
+                return Ok(Action::requeue(PAUSED_RETRY));
+            }
+            _ => {}
+        }
+    }
+
+    if ippool.meta().deletion_timestamp.is_some() {
+        if existing.is_empty() {
+            ctx.ledger.purge(&key).await.map_err(err)?;
+            finalizers::remove(&pools, ippool.as_ref(), POOL_FINALIZER)
+                .await
+                .map_err(err)?;
+        } else {
+            let d = Decision::new(
+                READY,
+                false,
+                "PoolInUse",
+                format!(
+                    "deletion waits for {} addresses of {key} to be released",
+                    existing.len()
+                ),
+            );
+            write_status(&pools, &ippool, &existing, &[d])
+                .await
+                .map_err(err)?;
+        }
+        return Ok(Action::await_change());
+    }
+    if !finalizers::has(ippool.as_ref(), POOL_FINALIZER) {
+        finalizers::add(&pools, ippool.as_ref(), POOL_FINALIZER)
+            .await
+            .map_err(err)?;
+        return Ok(Action::await_change());
+    }
+    let decisions = match pool::compile(&ippool) {
+        Ok(compiled) => {
+            let held = existing.iter().map(|(a, c)| (a.clone(), c.engine_key()));
+            let (allocator, _) = Allocator::rebuild(compiled, held);
+            let c = allocator.counts();
+            let exhausted = if c.free == 0 {
+                Decision::new(
+                    EXHAUSTED,
+                    true,
+                    "PoolExhausted",
+                    format!(
+                        "{key} has no free address: {} of {} in use; claims wait until one is released",
+                        c.used, c.total
+                    ),
+                )
+            } else {
+                Decision::new(
+                    EXHAUSTED,
+                    false,
+                    "FreeAddresses",
+                    format!("{key} has {} free addresses of {}", c.free, c.total),
+                )
+            };
+            vec![
+                Decision::new(READY, true, "PoolReady", format!("{key} serves claims")),
+                exhausted,
+            ]
+        }
+        Err(e) => vec![Decision::new(
+            READY,
+            false,
+            "InvalidSpec",
+            format!("{key} is invalid: {e}"),
+        )],
+    };
+    write_status(&pools, &ippool, &existing, &decisions)
+        .await
+        .map_err(err)?;
+    Ok(Action::await_change())
+}
+
+enum ClusterState {
+    Missing,
+    Usable,
+    Paused,
+    Patched,
+}
+
+/// Labels the pool with its Cluster and adds a non-controller owner reference to it, matched
+/// by group, kind and name only: a pivoted Cluster has a new uid, and the reference found is
+/// kept as it is.
+async fn attach_to_cluster(
+    ctx: &Context,
+    pools: &Api<IPPool>,
+    ippool: &IPPool,
+    cluster: &str,
+) -> Result<ClusterState, kube::Error> {
+    let Some(resource) = &ctx.clusters else {
+        return Ok(ClusterState::Missing);
+    };
+    let ns = ippool.namespace().unwrap_or_default();
+    let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ns, resource);
+    let Some(found) = api.get_opt(cluster).await? else {
+        return Ok(ClusterState::Missing);
+    };
+    let labelled = ippool.labels().get(CLUSTER_NAME_LABEL).map(String::as_str) == Some(cluster)
+        && ippool.labels().get(PROVIDER_LABEL).map(String::as_str) == Some(PROVIDER);
+    let owned = ippool.owner_references().iter().any(|o| {
+        o.kind == resource.kind
+            && o.name == cluster
+            && o.api_version.split('/').next() == Some(resource.group.as_str())
+    });
+    if !labelled || !owned {
+        let mut owners = ippool.owner_references().to_vec();
+        if !owned {
+            owners.push(OwnerReference {
+                api_version: resource.api_version.clone(),
+                kind: resource.kind.clone(),
+                name: cluster.into(),
+                uid: found.uid().unwrap_or_default(),
+                controller: None,
+                block_owner_deletion: None,
+            });
+        }
+        let patch = json!({"metadata": {
+            "resourceVersion": ippool.resource_version(),
+            "labels": {CLUSTER_NAME_LABEL: cluster, PROVIDER_LABEL: PROVIDER},
+            "ownerReferences": owners,
+        }});
+        pools
+            .patch(
+                &ippool.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        return Ok(ClusterState::Patched);
+    }
+    let paused = found
+        .data
+        .pointer("/spec/paused")
+        .and_then(|p| p.as_bool())
+        .unwrap_or(false)
+        || ippool.annotations().contains_key(PAUSED_ANNOTATION);
+    Ok(if paused {
+        ClusterState::Paused
+    } else {
+        ClusterState::Usable
+    })
+}
+
+async fn write_status(
+    pools: &Api<IPPool>,
+    ippool: &IPPool,
+    existing: &[(String, crate::api::allocation::ClaimIdentity)],
+    decisions: &[Decision],
+) -> Result<(), kube::Error> {
+    let current = ippool.status.clone().unwrap_or_default();
+    let generation = ippool.meta().generation;
+    let indexes = addresses::indexes(existing);
+    let same_conditions = decisions
+        .iter()
+        .all(|d| conditions::matches(&current.conditions, d, generation));
+    if same_conditions && indexes == current.indexes {
+        return Ok(());
+    }
+    let mut updated = current.conditions.clone();
+    for d in decisions {
+        conditions::set(&mut updated, d, generation);
+    }
+    let last_updated = if indexes == current.indexes {
+        current.last_updated
+    } else {
+        Some(Time(k8s_openapi::jiff::Timestamp::now()))
+    };
+    // Empty or unset fields are left out: the API server refuses a null map.
+    let mut body = json!({"conditions": updated});
+    if !indexes.is_empty() {
+        body["indexes"] = json!(indexes);
+    }
+    if let Some(time) = last_updated {
+        body["lastUpdated"] = json!(time);
+    }
+    match status::apply(pools, MANAGER, &ippool.name_any(), body).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn error_policy(ippool: Arc<IPPool>, error: &Error, _: Arc<Context>) -> Action {
+    tracing::warn!(pool = %ippool.name_any(), %error, "IPPool reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// Builds the IPPool controller; the returned future runs it until `shutdown` resolves.
+pub fn run<S>(
+    client: Client,
+    ledger: Ledger,
+    config: &Config,
+    clusters: Option<ApiResource>,
+    shutdown: S,
+) -> impl std::future::Future<Output = ()> + use<S>
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let (addresses, address_changes) =
+        stores::reflect(config.api::<IPAddress>(&client), Default::default());
+    let (capi_addresses, capi_changes) =
+        stores::reflect(config.api::<capi::IPAddress>(&client), Default::default());
+    let (claims, claim_changes) =
+        stores::reflect(config.api::<IPClaim>(&client), Default::default());
+    let caches_ready = stores::CachesReady::spawn(vec![
+        stores::ready(&addresses),
+        stores::ready(&capi_addresses),
+        stores::ready(&claims),
+    ]);
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        ledger,
+        addresses,
+        capi_addresses,
+        claims,
+        caches_ready,
+        clusters,
+    });
+    Controller::new(config.api::<IPPool>(&client), config.watcher())
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .watches_stream(address_changes, |a: IPAddress| {
+            let ns = a.namespace().unwrap_or_default();
+            a.spec
+                .pool
+                .name
+                .as_ref()
+                .map(|p| ObjectRef::new(p).within(&ns))
+        })
+        .watches_stream(capi_changes, |a: capi::IPAddress| {
+            let r = &a.spec.pool_ref;
+            (r.api_group == GROUP && r.kind == IPPool::kind(&()))
+                .then(|| ObjectRef::new(&r.name).within(&a.namespace().unwrap_or_default()))
+        })
+        // A claim that vanished (deleted) may leave an address to free.
+        .watches_stream(claim_changes, |c: IPClaim| {
+            let ns = c.namespace().unwrap_or_default();
+            c.spec
+                .pool
+                .name
+                .as_ref()
+                .map(|p| ObjectRef::new(p).within(&ns))
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(
+            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| futures::future::ready(()))
+}

@@ -1,0 +1,723 @@
+//! IPAddressClaim → Infoblox host record (or fixed address) → IPAddress, for claims whose pool is an
+//! InfobloxIPPool, following the Cluster API IPAM contract.
+//!
+//! Per claim: the claim finalizer, then the host name (recorded on the claim), are persisted
+//! before any WAPI write. The host record is then looked up by name and network view before
+//! it is ever created, so a crash (or a lost answer) between the Infoblox write and the
+//! IPAddress write finds the first record again instead of reserving a second address.
+//! Release deletes the record and keeps the claim finalizer until Infoblox confirms.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ipam_kube_support::capi::keys::*;
+use ipam_kube_support::capi::{IPAddress, IPAddressClaim, IPAddressSpec, LocalReference};
+use ipam_kube_support::capi_cluster::{self, ClusterState};
+use ipam_kube_support::claim_status;
+use ipam_kube_support::conditions::{Decision, READY};
+use ipam_kube_support::finalizers;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::{GROUP, InfobloxIPPool, InfobloxInstance, Reservation as ReservationKind};
+use crate::config::{Config, WATCH_FILTER_LABEL};
+use crate::hostname::{self, HOSTNAME_ANNOTATION};
+use crate::wapi::{HostRequest, Kind, Reservation, WapiClient, WapiError};
+use crate::{api::Views, connect};
+
+pub const MANAGER: &str = "ipam-operator-infoblox-claims";
+
+/// Claims this controller serves: poolRef group and kind both match.
+pub fn serves(claim: &IPAddressClaim) -> bool {
+    let pool = &claim.spec.pool_ref;
+    pool.api_group == GROUP && pool.kind == InfobloxIPPool::kind(&())
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("claim {claim}: {source}")]
+pub struct Error {
+    claim: String,
+    source: kube::Error,
+}
+
+pub struct Context {
+    client: Client,
+    config: Config,
+    recorder: Recorder,
+    /// The Cluster API `Cluster` kind, when its CRD is installed.
+    clusters: Option<kube::core::ApiResource>,
+}
+
+/// What a pass ended with when it could not finish: a condition to show, then a retry.
+struct Blocked {
+    decision: Decision,
+    retry: bool,
+}
+
+impl Blocked {
+    fn wait(reason: &'static str, message: String) -> Self {
+        Blocked {
+            decision: Decision::new(READY, false, reason, message),
+            retry: false,
+        }
+    }
+    fn retry(reason: &'static str, message: String) -> Self {
+        Blocked {
+            decision: Decision::new(READY, false, reason, message),
+            retry: true,
+        }
+    }
+}
+
+/// A pool with everything the WAPI calls need.
+struct Target {
+    pool: InfobloxIPPool,
+    kind: Kind,
+    wapi: WapiClient,
+    views: Views,
+    subnets: Vec<(ipnet::IpNet, Option<String>)>,
+}
+
+pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !serves(&claim) {
+        return Ok(Action::await_change());
+    }
+    let ns = claim.namespace().unwrap_or_default();
+    let err = |source| Error {
+        claim: format!("{ns}/{}", claim.name_any()),
+        source,
+    };
+    if claim.meta().deletion_timestamp.is_some() {
+        return release(&claim, &ctx).await.map_err(err);
+    }
+    if claim.annotations().contains_key(PAUSED_ANNOTATION) {
+        return Ok(Action::await_change());
+    }
+    let cluster = capi_cluster::state(&ctx.client, ctx.clusters.as_ref(), &claim)
+        .await
+        .map_err(err)?;
+    let held = match cluster {
+        ClusterState::Usable => None,
+        ClusterState::Missing(name) => Some(Blocked::retry(
+            "ClusterNotFound",
+            format!("waiting for Cluster {ns}/{name} to exist"),
+        )),
+        ClusterState::Paused(name) => Some(Blocked::retry(
+            "ClusterPaused",
+            format!("Cluster {ns}/{name} is paused; allocation waits until it resumes"),
+        )),
+    };
+    if let Some(held) = held {
+        claim_status::write_ready(&ctx.client, MANAGER, &claim, None, &held.decision)
+            .await
+            .map_err(err)?;
+        return Ok(Action::requeue(ctx.config.retry));
+    }
+    let claims = Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns);
+    if !finalizers::has(claim.as_ref(), CLAIM_FINALIZER) {
+        // Persisted before anything is reserved; the update event brings the claim back.
+        finalizers::add(&claims, claim.as_ref(), CLAIM_FINALIZER)
+            .await
+            .map_err(err)?;
+        return Ok(Action::await_change());
+    }
+    match allocate(&claim, &ctx).await.map_err(err)? {
+        Ok(action) => Ok(action),
+        Err(blocked) => {
+            let changed =
+                claim_status::write_ready(&ctx.client, MANAGER, &claim, None, &blocked.decision)
+                    .await
+                    .map_err(err)?;
+            if changed {
+                tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), reason = blocked.decision.reason, message = %blocked.decision.message, "claim not allocated");
+                publish(
+                    &ctx,
+                    &claim,
+                    EventType::Warning,
+                    blocked.decision.reason,
+                    &blocked.decision.message,
+                )
+                .await;
+            }
+            Ok(if blocked.retry {
+                Action::requeue(ctx.config.retry)
+            } else {
+                Action::await_change()
+            })
+        }
+    }
+}
+
+async fn allocate(
+    claim: &IPAddressClaim,
+    ctx: &Context,
+) -> Result<Result<Action, Blocked>, kube::Error> {
+    let ns = claim.namespace().unwrap_or_default();
+    let pools = Api::<InfobloxIPPool>::namespaced(ctx.client.clone(), &ns);
+    let pool_name = &claim.spec.pool_ref.name;
+    let Some(pool) = pools.get_opt(pool_name).await? else {
+        return Ok(Err(Blocked::wait(
+            "PoolNotFound",
+            format!(
+                "InfobloxIPPool {ns}/{pool_name} does not exist; create it or fix spec.poolRef.name"
+            ),
+        )));
+    };
+    if pool.annotations().contains_key(PAUSED_ANNOTATION) {
+        return Ok(Ok(Action::await_change()));
+    }
+    if pool.meta().deletion_timestamp.is_some() {
+        return Ok(Err(Blocked::wait(
+            "PoolNotReady",
+            format!("InfobloxIPPool {ns}/{pool_name} is being deleted"),
+        )));
+    }
+
+    // An IPAddress named after the claim is the finished allocation: adopt it as it is.
+    let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
+    if let Some(existing) = addresses.get_opt(&claim.name_any()).await? {
+        return adopt(claim, ctx, &pool, existing).await.map(Ok);
+    }
+
+    // The host name is recorded before any WAPI write: it is the key that finds the record
+    // again after a crash and at release, even once the Machine is gone.
+    let Some(host) = hostname::recorded(claim) else {
+        let name = hostname::resolve(&ctx.client, claim, pool.spec.zone()).await;
+        let patch = json!({"metadata": {
+            "resourceVersion": claim.resource_version(),
+            "annotations": {HOSTNAME_ANNOTATION: name},
+        }});
+        Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns)
+            .patch(
+                &claim.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        return Ok(Ok(Action::await_change()));
+    };
+
+    let target = match target(ctx, pool).await? {
+        Ok(t) => t,
+        Err(blocked) => return Ok(Err(blocked)),
+    };
+    let reserved = match reserve(&target, &host).await {
+        Ok(r) => r,
+        Err(blocked) => return Ok(Err(blocked)),
+    };
+
+    let (address, subnet, gateway) = reserved;
+    let ip = IPAddress {
+        metadata: kube::api::ObjectMeta {
+            name: Some(claim.name_any()),
+            namespace: Some(ns.clone()),
+            labels: Some(copied_labels(claim)),
+            finalizers: Some(vec![ADDRESS_FINALIZER.to_string()]),
+            owner_references: Some(owner_references(claim, &target.pool)),
+            ..Default::default()
+        },
+        spec: IPAddressSpec {
+            claim_ref: LocalReference {
+                name: claim.name_any(),
+            },
+            pool_ref: claim.spec.pool_ref.clone(),
+            address: address.clone(),
+            prefix: i32::from(subnet.prefix_len()),
+            gateway: gateway.filter(|g| !g.is_empty()),
+        },
+    };
+    match addresses.create(&PostParams::default(), &ip).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let existing = addresses.get(&claim.name_any()).await?;
+            return adopt(claim, ctx, &target.pool, existing).await.map(Ok);
+        }
+        Err(e) => return Err(e),
+    }
+    let d = Decision::new(
+        READY,
+        true,
+        "Allocated",
+        format!(
+            "{address} reserved in Infoblox as {} {host} (network view {}) from {subnet}",
+            target.kind.describe(),
+            target.views.network_view
+        ),
+    );
+    claim_status::write_ready(&ctx.client, MANAGER, claim, Some(&claim.name_any()), &d).await?;
+    tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), %address, host, "allocated");
+    publish(
+        ctx,
+        claim,
+        EventType::Normal,
+        "AddressAllocated",
+        &d.message,
+    )
+    .await;
+    Ok(Ok(Action::await_change()))
+}
+
+/// The pool's instance, a client for it, and its parsed subnets.
+async fn target(
+    ctx: &Context,
+    pool: InfobloxIPPool,
+) -> Result<Result<Target, Blocked>, kube::Error> {
+    let ns = pool.namespace().unwrap_or_default();
+    let instance_name = &pool.spec.instance.name;
+    let Some(instance) = Api::<InfobloxInstance>::all(ctx.client.clone())
+        .get_opt(instance_name)
+        .await?
+    else {
+        return Ok(Err(Blocked::retry(
+            "PoolNotReady",
+            format!(
+                "InfobloxInstance {instance_name} (spec.instance of InfobloxIPPool {ns}/{}) does not exist",
+                pool.name_any()
+            ),
+        )));
+    };
+    let wapi = match connect::client_for(&ctx.client, &instance, &ctx.config.secret_namespace).await
+    {
+        Ok(w) => w,
+        Err(e) => return Ok(Err(Blocked::retry("PoolNotReady", e.to_string()))),
+    };
+    let mut subnets = Vec::new();
+    for s in &pool.spec.subnets {
+        match s.cidr.parse::<ipnet::IpNet>() {
+            Ok(net) => subnets.push((net.trunc(), s.gateway.clone())),
+            Err(_) => {
+                return Ok(Err(Blocked::wait(
+                    "PoolNotReady",
+                    format!(
+                        "InfobloxIPPool {ns}/{}: subnet {:?} is not a CIDR",
+                        pool.name_any(),
+                        s.cidr
+                    ),
+                )));
+            }
+        }
+    }
+    let kind = match pool.spec.reservation.unwrap_or_default() {
+        ReservationKind::HostRecord => Kind::HostRecord,
+        ReservationKind::FixedAddress => Kind::FixedAddress,
+    };
+    if kind == Kind::FixedAddress && subnets.iter().any(|(n, _)| n.addr().is_ipv6()) {
+        return Ok(Err(Blocked::wait(
+            "PoolNotReady",
+            format!(
+                "InfobloxIPPool {ns}/{}: FixedAddress reservations are IPv4 only; use HostRecord for IPv6 subnets",
+                pool.name_any()
+            ),
+        )));
+    }
+    let views = pool.spec.views(&instance.spec);
+    Ok(Ok(Target {
+        pool,
+        kind,
+        wapi,
+        views,
+        subnets,
+    }))
+}
+
+/// The reserved address, its subnet and gateway: found by name first, created otherwise.
+async fn reserve(
+    target: &Target,
+    host: &str,
+) -> Result<(String, ipnet::IpNet, Option<String>), Blocked> {
+    let nv = &target.views.network_view;
+    let what = target.kind.describe();
+    let wapi_failed = |e: WapiError| {
+        let reason = match &e {
+            WapiError::Unreachable { .. } | WapiError::Timeout { .. } => "InfobloxUnreachable",
+            WapiError::Unauthorized { .. } => "AuthenticationFailed",
+            _ => "AllocationFailed",
+        };
+        Blocked::retry(
+            reason,
+            format!("cannot reserve {what} {host} in network view {nv}: {e}"),
+        )
+    };
+    let existing = target
+        .wapi
+        .find_reservations(target.kind, host, nv)
+        .await
+        .map_err(wapi_failed)?;
+    match existing.as_slice() {
+        [] => {}
+        [one] => {
+            return in_subnets(one, &target.subnets).ok_or_else(|| {
+                Blocked::retry(
+                    "AllocationFailed",
+                    format!(
+                        "{what} {host} exists in network view {nv} without an address in the pool's subnets ({}); delete it in Infoblox or use another claim name",
+                        one.addresses.join(", ")
+                    ),
+                )
+            });
+        }
+        many => {
+            return Err(Blocked::retry(
+                "AllocationFailed",
+                format!(
+                    "{} {what}es named {host} exist in network view {nv}; delete all but one in Infoblox",
+                    many.len()
+                ),
+            ));
+        }
+    }
+    let zone = target.pool.spec.zone();
+    let mut full = Vec::new();
+    for (subnet, gateway) in &target.subnets {
+        let request = HostRequest {
+            name: host.to_string(),
+            network_view: nv.clone(),
+            dns_view: zone.map(|_| target.views.dns_view.clone()),
+            subnet: *subnet,
+            exclude: gateway
+                .iter()
+                .filter(|g| {
+                    g.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| subnet.contains(&ip))
+                })
+                .cloned()
+                .collect(),
+        };
+        match target.wapi.reserve(target.kind, &request).await {
+            Ok(record) => {
+                return in_subnets(&record, &target.subnets)
+                    .map(|(a, _, _)| (a, *subnet, gateway.clone()))
+                    .ok_or_else(|| {
+                        Blocked::retry(
+                            "AllocationFailed",
+                            format!(
+                                "Infoblox created {what} {host} without an address in {subnet}"
+                            ),
+                        )
+                    });
+            }
+            // A full subnet falls through to the next one, as in telekom's provider.
+            Err(WapiError::NetworkFull { .. }) => full.push(subnet.to_string()),
+            Err(e) => return Err(wapi_failed(e)),
+        }
+    }
+    Err(Blocked::retry(
+        "PoolExhausted",
+        format!(
+            "no free address in network view {nv}: subnet(s) {} are full; add a subnet to the pool or free addresses in Infoblox",
+            full.join(", ")
+        ),
+    ))
+}
+
+/// The record's first address inside one of `subnets`, with that subnet and its gateway.
+fn in_subnets(
+    record: &Reservation,
+    subnets: &[(ipnet::IpNet, Option<String>)],
+) -> Option<(String, ipnet::IpNet, Option<String>)> {
+    record.addresses.iter().find_map(|a| {
+        let ip = a.parse::<std::net::IpAddr>().ok()?;
+        subnets
+            .iter()
+            .find(|(net, _)| net.contains(&ip))
+            .map(|(net, gw)| (a.to_string(), *net, gw.clone()))
+    })
+}
+
+async fn adopt(
+    claim: &IPAddressClaim,
+    ctx: &Context,
+    pool: &InfobloxIPPool,
+    existing: IPAddress,
+) -> Result<Action, kube::Error> {
+    let ns = claim.namespace().unwrap_or_default();
+    let mut owners = owner_references(claim, pool);
+    let has_owners = owners
+        .iter()
+        .all(|w| existing.owner_references().iter().any(|o| o.uid == w.uid));
+    let labels = copied_labels(claim);
+    let has_labels = labels
+        .iter()
+        .all(|(k, v)| existing.labels().get(k) == Some(v));
+    if !has_owners || !has_labels || !finalizers::has(&existing, ADDRESS_FINALIZER) {
+        for o in existing.owner_references() {
+            if !owners.iter().any(|w| w.uid == o.uid) {
+                owners.push(o.clone());
+            }
+        }
+        let mut fins = existing.finalizers().to_vec();
+        if !fins.iter().any(|f| f == ADDRESS_FINALIZER) {
+            fins.push(ADDRESS_FINALIZER.into());
+        }
+        let patch = json!({"metadata": {
+            "resourceVersion": existing.resource_version(),
+            "labels": labels, "finalizers": fins, "ownerReferences": owners,
+        }});
+        Api::<IPAddress>::namespaced(ctx.client.clone(), &ns)
+            .patch(
+                &existing.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+    }
+    // The allocating pass wrote the fuller message; keep it rather than flip between two.
+    let status = claim.status.as_ref();
+    let shown = status
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == READY))
+        .is_some_and(|c| c.status == "True" && c.reason == "Allocated");
+    let referenced = status
+        .and_then(|s| s.address_ref.as_ref())
+        .is_some_and(|r| r.name == existing.name_any());
+    if shown && referenced {
+        return Ok(Action::await_change());
+    }
+    let d = Decision::new(
+        READY,
+        true,
+        "Allocated",
+        format!(
+            "{} allocated from InfobloxIPPool {ns}/{}",
+            existing.spec.address,
+            pool.name_any()
+        ),
+    );
+    claim_status::write_ready(&ctx.client, MANAGER, claim, Some(&existing.name_any()), &d).await?;
+    Ok(Action::await_change())
+}
+
+/// Frees the reservation in Infoblox, then the IPAddress, then the claim finalizer. A WAPI
+/// failure keeps the finalizer and retries: a record is never left behind silently.
+async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::Error> {
+    if !finalizers::has(claim, CLAIM_FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let ns = claim.namespace().unwrap_or_default();
+    // A paused Cluster holds the release (clusterctl move); a missing one never does.
+    if let ClusterState::Paused(_) =
+        capi_cluster::state(&ctx.client, ctx.clusters.as_ref(), claim).await?
+    {
+        return Ok(Action::requeue(ctx.config.retry));
+    }
+    let pool = Api::<InfobloxIPPool>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&claim.spec.pool_ref.name)
+        .await?;
+    if pool
+        .as_ref()
+        .is_some_and(|p| p.annotations().contains_key(PAUSED_ANNOTATION))
+    {
+        return Ok(Action::await_change());
+    }
+    if let Some(host) = hostname::recorded(claim) {
+        match pool {
+            Some(pool) => {
+                if let Some(blocked) = free_in_infoblox(ctx, pool, &host).await? {
+                    claim_status::write_ready(&ctx.client, MANAGER, claim, None, &blocked.decision)
+                        .await?;
+                    tracing::warn!(claim = %format!("{ns}/{}", claim.name_any()), message = %blocked.decision.message, "release failed; retrying");
+                    publish(
+                        ctx,
+                        claim,
+                        EventType::Warning,
+                        "ReleaseFailed",
+                        &blocked.decision.message,
+                    )
+                    .await;
+                    return Ok(Action::requeue(ctx.config.retry));
+                }
+            }
+            None => {
+                // A missing pool must not block teardown (CAPI contract §5.3); say what may
+                // be left behind instead.
+                let note = format!(
+                    "InfobloxIPPool {ns}/{} is gone, so the reservation {host} could not be looked up; delete its host record or fixed address in Infoblox if it remains",
+                    claim.spec.pool_ref.name
+                );
+                publish(ctx, claim, EventType::Warning, "ReleaseSkipped", &note).await;
+            }
+        }
+    }
+    let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
+    if let Some(address) = addresses.get_opt(&claim.name_any()).await?
+        && address.spec.claim_ref.name == claim.name_any()
+    {
+        finalizers::remove(&addresses, &address, ADDRESS_FINALIZER).await?;
+        match addresses
+            .delete(&address.name_any(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+        let note = format!("{} released", address.spec.address);
+        publish(ctx, claim, EventType::Normal, "AddressReleased", &note).await;
+    }
+    let claims = Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns);
+    finalizers::remove(&claims, claim, CLAIM_FINALIZER).await?;
+    Ok(Action::await_change())
+}
+
+/// Deletes the claim's reservation(s) in the pool's network view; a host record that also holds
+/// addresses outside the pool's subnets keeps those. `Some` when Infoblox could not confirm.
+async fn free_in_infoblox(
+    ctx: &Context,
+    pool: InfobloxIPPool,
+    host: &str,
+) -> Result<Option<Blocked>, kube::Error> {
+    let target = match target(ctx, pool).await? {
+        Ok(t) => t,
+        Err(mut blocked) => {
+            blocked.decision.reason = "ReleaseFailed";
+            blocked.decision.message = format!(
+                "cannot release the reservation {host}: {}",
+                blocked.decision.message
+            );
+            return Ok(Some(blocked));
+        }
+    };
+    let nv = &target.views.network_view;
+    let what = target.kind.describe();
+    let failed = |e: WapiError| {
+        Some(Blocked::retry(
+            "ReleaseFailed",
+            format!("cannot release {what} {host} in network view {nv}: {e}; retrying"),
+        ))
+    };
+    let records = match target.wapi.find_reservations(target.kind, host, nv).await {
+        Ok(r) => r,
+        Err(e) => return Ok(failed(e)),
+    };
+    for record in records {
+        let keep: Vec<&str> = record
+            .addresses
+            .iter()
+            .map(String::as_str)
+            .filter(|a| {
+                a.parse::<std::net::IpAddr>()
+                    .map(|ip| !target.subnets.iter().any(|(n, _)| n.contains(&ip)))
+                    .unwrap_or(true)
+            })
+            .collect();
+        if let Err(e) = target.wapi.release(&record, &keep).await {
+            return Ok(failed(e));
+        }
+        tracing::info!(host, network_view = %nv, kind = what, "released in Infoblox");
+    }
+    Ok(None)
+}
+
+fn copied_labels(claim: &IPAddressClaim) -> std::collections::BTreeMap<String, String> {
+    claim
+        .labels()
+        .iter()
+        .filter(|(k, _)| k.as_str() == CLUSTER_NAME_LABEL || k.as_str() == WATCH_FILTER_LABEL)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn owner_references(claim: &IPAddressClaim, pool: &InfobloxIPPool) -> Vec<OwnerReference> {
+    let mut owners = vec![OwnerReference {
+        api_version: IPAddressClaim::api_version(&()).into(),
+        kind: IPAddressClaim::kind(&()).into(),
+        name: claim.name_any(),
+        uid: claim.uid().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }];
+    if let Some(mut owner) = pool.controller_owner_ref(&()) {
+        owner.controller = Some(false);
+        owner.block_owner_deletion = Some(true);
+        owners.push(owner);
+    }
+    owners
+}
+
+async fn publish(
+    ctx: &Context,
+    claim: &IPAddressClaim,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Allocate".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &claim.object_ref(&())).await {
+        tracing::warn!(error = %e, "cannot publish event");
+    }
+}
+
+fn error_policy(claim: Arc<IPAddressClaim>, error: &Error, ctx: Arc<Context>) -> Action {
+    // A conflict only means a newer version exists: look again at once.
+    if matches!(&error.source, kube::Error::Api(e) if e.code == 409 || e.code == 422) {
+        tracing::debug!(claim = %claim.name_any(), %error, "conflict; retrying");
+        Action::requeue(Duration::from_millis(200))
+    } else {
+        tracing::warn!(claim = %claim.name_any(), %error, "reconcile failed; retrying");
+        Action::requeue(ctx.config.retry)
+    }
+}
+
+pub fn run<S>(
+    client: Client,
+    config: &Config,
+    recorder: Recorder,
+    clusters: Option<kube::core::ApiResource>,
+    shutdown: S,
+) -> impl std::future::Future<Output = ()> + use<S>
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        config: config.clone(),
+        recorder,
+        clusters,
+    });
+    let controller = Controller::new(config.api::<IPAddressClaim>(&client), config.watcher());
+    let claims = controller.store();
+    controller
+        // A pool that appears or changes is a chance for the claims waiting on it.
+        .watches(
+            config.api::<InfobloxIPPool>(&client),
+            config.watcher(),
+            move |pool: InfobloxIPPool| {
+                let (ns, name) = (pool.namespace(), pool.name_any());
+                claims
+                    .state()
+                    .into_iter()
+                    .filter(|c| serves(c) && c.namespace() == ns && c.spec.pool_ref.name == name)
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            config.api::<IPAddress>(&client),
+            Default::default(),
+            |address: IPAddress| {
+                Some(
+                    ObjectRef::new(&address.spec.claim_ref.name)
+                        .within(&address.namespace().unwrap_or_default()),
+                )
+            },
+        )
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| futures::future::ready(()))
+}

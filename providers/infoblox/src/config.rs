@@ -1,0 +1,57 @@
+//! What the Infoblox controllers watch, and where they read Secrets.
+
+use std::time::Duration;
+
+/// Label that confines the controllers to the objects carrying it with a given value, as
+/// Cluster API providers' `--watch-filter` does.
+pub const WATCH_FILTER_LABEL: &str = "cluster.x-k8s.io/watch-filter";
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Only claims and pools of this namespace; all namespaces when None.
+    pub namespace: Option<String>,
+    /// Only claims, pools and instances labelled `cluster.x-k8s.io/watch-filter=<value>`.
+    pub watch_filter: Option<String>,
+    /// Where credential Secrets and CA bundles without a namespace are read: the operator's
+    /// own namespace, as telekom's provider does.
+    pub secret_namespace: String,
+    /// Reconciles in flight per controller.
+    pub concurrency: u16,
+    /// How often a healthy instance or pool is checked against Infoblox again.
+    pub resync: Duration,
+    /// How soon a failed WAPI step is tried again.
+    pub retry: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: None,
+            watch_filter: None,
+            secret_namespace: "default".into(),
+            concurrency: 4,
+            resync: Duration::from_secs(300),
+            retry: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    pub fn watcher(&self) -> kube::runtime::watcher::Config {
+        let config = kube::runtime::watcher::Config::default().any_semantic();
+        match &self.watch_filter {
+            Some(value) => config.labels(&format!("{WATCH_FILTER_LABEL}={value}")),
+            None => config,
+        }
+    }
+
+    pub fn api<K>(&self, client: &kube::Client) -> kube::Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.namespace {
+            Some(ns) => kube::Api::namespaced(client.clone(), ns),
+            None => kube::Api::all(client.clone()),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! InfobloxInstance: can the Grid Master be reached, does it accept the credentials, does it
+//! serve the WAPI version — each a condition of its own, summed up in `Ready`.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use ipam_kube_support::conditions::{Decision, READY};
+use kube::runtime::controller::{Action, Controller};
+use kube::{Api, Client, ResourceExt};
+
+use crate::api::InfobloxInstance;
+use crate::config::Config;
+use crate::connect;
+use crate::wapi::{WapiClient, WapiError};
+
+pub const MANAGER: &str = "ipam-operator-infoblox-instances";
+pub const REACHABLE: &str = "Reachable";
+pub const AUTHENTICATED: &str = "Authenticated";
+pub const VERSION_SUPPORTED: &str = "WAPIVersionSupported";
+
+#[derive(Debug, thiserror::Error)]
+#[error("InfobloxInstance {instance}: cannot write status: {source}")]
+pub struct Error {
+    instance: String,
+    source: kube::Error,
+}
+
+struct Context {
+    client: Client,
+    config: Config,
+}
+
+/// The conditions `Ready` sums up, from one probe of the Grid Master.
+pub async fn check(wapi: &WapiClient, instance: &InfobloxInstance) -> Vec<Decision> {
+    let endpoint = wapi.endpoint().to_string();
+    let version = &instance.spec.wapi_version;
+    let probe = wapi
+        .get::<serde_json::Value>(
+            "networkview",
+            &[
+                ("_max_results", "1".into()),
+                ("_return_fields", "name".into()),
+            ],
+        )
+        .await;
+    let mut out = Vec::new();
+    let fail = |out: &mut Vec<Decision>, reason, e: &WapiError| {
+        out.push(Decision::new(READY, false, reason, e.to_string()));
+    };
+    match probe {
+        Err(e @ (WapiError::Unreachable { .. } | WapiError::Timeout { .. })) => {
+            out.push(Decision::new(
+                REACHABLE,
+                false,
+                "Unreachable",
+                e.to_string(),
+            ));
+            fail(&mut out, "Unreachable", &e);
+            return out;
+        }
+        Err(e @ WapiError::Unauthorized { .. }) => {
+            out.push(Decision::new(
+                REACHABLE,
+                true,
+                "Connected",
+                format!("{endpoint} answers"),
+            ));
+            out.push(Decision::new(
+                AUTHENTICATED,
+                false,
+                "AuthenticationFailed",
+                e.to_string(),
+            ));
+            fail(&mut out, "AuthenticationFailed", &e);
+            return out;
+        }
+        Err(e @ WapiError::UnsupportedVersion { .. }) => {
+            out.push(Decision::new(
+                REACHABLE,
+                true,
+                "Connected",
+                format!("{endpoint} answers"),
+            ));
+            out.push(Decision::new(
+                AUTHENTICATED,
+                true,
+                "Authenticated",
+                "credentials accepted",
+            ));
+            out.push(Decision::new(
+                VERSION_SUPPORTED,
+                false,
+                "WAPIVersionUnsupported",
+                e.to_string(),
+            ));
+            fail(&mut out, "WAPIVersionUnsupported", &e);
+            return out;
+        }
+        Err(e) => {
+            out.push(Decision::new(
+                REACHABLE,
+                true,
+                "Connected",
+                format!("{endpoint} answers"),
+            ));
+            fail(&mut out, e.reason(), &e);
+            return out;
+        }
+        Ok(_) => {
+            out.push(Decision::new(
+                REACHABLE,
+                true,
+                "Connected",
+                format!("{endpoint} answers"),
+            ));
+            out.push(Decision::new(
+                AUTHENTICATED,
+                true,
+                "Authenticated",
+                "credentials accepted",
+            ));
+            out.push(Decision::new(
+                VERSION_SUPPORTED,
+                true,
+                "Supported",
+                format!("{endpoint} serves WAPI v{version}"),
+            ));
+        }
+    }
+    // The defaults pools inherit must exist (telekom's reasons).
+    let spec = &instance.spec;
+    if let Some(view) = spec
+        .default_network_view
+        .as_deref()
+        .filter(|v| !v.is_empty())
+    {
+        match wapi.find_network_view(view).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                out.push(Decision::new(READY, false, "NetworkViewNotFound", format!(
+                    "spec.defaultNetworkView {view:?} does not exist on {endpoint}; create it in Infoblox or fix the name"
+                )));
+                return out;
+            }
+            Err(e) => {
+                fail(&mut out, e.reason(), &e);
+                return out;
+            }
+        }
+    }
+    if let Some(view) = spec.default_dns_view.as_deref().filter(|v| !v.is_empty()) {
+        match wapi.find_dns_view(view).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                out.push(Decision::new(READY, false, "DNSViewNotFound", format!(
+                    "spec.defaultDNSView {view:?} does not exist on {endpoint}; create it in Infoblox or fix the name"
+                )));
+                return out;
+            }
+            Err(e) => {
+                fail(&mut out, e.reason(), &e);
+                return out;
+            }
+        }
+    }
+    out.push(Decision::new(
+        READY,
+        true,
+        "ConfigurationValid",
+        format!("{endpoint} reachable, credentials accepted, WAPI v{version} served"),
+    ));
+    out
+}
+
+async fn reconcile(instance: Arc<InfobloxInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let decisions =
+        match connect::client_for(&ctx.client, &instance, &ctx.config.secret_namespace).await {
+            Ok(wapi) => check(&wapi, &instance).await,
+            Err(e) => vec![Decision::new(READY, false, e.reason(), e.to_string())],
+        };
+    let ready = decisions.iter().any(|d| d.type_ == READY && d.status);
+    let current = instance
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let api = Api::<InfobloxInstance>::all(ctx.client.clone());
+    crate::report::conditions(&api, MANAGER, instance.as_ref(), &current, &decisions)
+        .await
+        .map_err(|source| Error {
+            instance: instance.name_any(),
+            source,
+        })?;
+    Ok(Action::requeue(if ready {
+        ctx.config.resync
+    } else {
+        ctx.config.retry
+    }))
+}
+
+fn error_policy(instance: Arc<InfobloxInstance>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(instance = %instance.name_any(), %error, "reconcile failed; retrying");
+    Action::requeue(ctx.config.retry)
+}
+
+pub fn run<S>(
+    client: Client,
+    config: &Config,
+    shutdown: S,
+) -> impl std::future::Future<Output = ()> + use<S>
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        config: config.clone(),
+    });
+    Controller::new(Api::<InfobloxInstance>::all(client), config.watcher())
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| futures::future::ready(()))
+}

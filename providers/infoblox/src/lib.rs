@@ -1,0 +1,55 @@
+//! The Infoblox backend: Cluster API IPAddressClaims whose pool is an InfobloxIPPool get an
+//! address reserved in Infoblox (a host record made with `func:nextavailableip`).
+//!
+//! Usable on its own: [`run`] needs only a `kube::Client`.
+
+pub mod api;
+pub mod claim_controller;
+pub mod config;
+pub mod connect;
+pub mod hostname;
+pub mod instance_controller;
+pub mod k0rdent_provider;
+pub mod pool_controller;
+pub mod report;
+pub mod wapi;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Client, CustomResourceExt};
+
+pub use config::Config;
+
+use crate::api::{InfobloxIPPool, InfobloxInstance};
+
+/// The CRDs this backend serves.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![InfobloxInstance::crd(), InfobloxIPPool::crd()]
+}
+
+/// Runs the instance, pool and claim controllers until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    config: Config,
+    reporter: Reporter,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    wapi::client::install_crypto_provider();
+    let recorder = Recorder::new(client.clone(), reporter);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let instances = instance_controller::run(client.clone(), &config, signal());
+    let pools = pool_controller::run(client.clone(), &config, signal());
+    let clusters = ipam_kube_support::capi_cluster::discover(&client).await;
+    let claims = claim_controller::run(client, &config, recorder, clusters, signal());
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    futures::join!(instances, pools, claims);
+}

@@ -1,0 +1,205 @@
+//! The WAPI objects this backend reads and writes, and the calls on them (infoblox-wapi.md
+//! §4 and §6).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::client::WapiClient;
+use super::error::WapiError;
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct NetworkView {
+    #[serde(rename = "_ref")]
+    pub reference: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct DnsView {
+    #[serde(rename = "_ref")]
+    pub reference: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Network {
+    #[serde(rename = "_ref")]
+    pub reference: String,
+    pub network: String,
+    #[serde(default)]
+    pub network_view: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct HostAddress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4addr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6addr: Option<String>,
+}
+
+impl HostAddress {
+    pub fn address(&self) -> Option<&str> {
+        self.ipv4addr.as_deref().or(self.ipv6addr.as_deref())
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct HostRecord {
+    #[serde(rename = "_ref")]
+    pub reference: String,
+    pub name: String,
+    #[serde(default)]
+    pub view: Option<String>,
+    #[serde(default)]
+    pub network_view: Option<String>,
+    #[serde(default)]
+    pub ipv4addrs: Vec<HostAddress>,
+    #[serde(default)]
+    pub ipv6addrs: Vec<HostAddress>,
+}
+
+impl HostRecord {
+    pub fn addresses(&self) -> impl Iterator<Item = &str> {
+        self.ipv4addrs
+            .iter()
+            .chain(self.ipv6addrs.iter())
+            .filter_map(HostAddress::address)
+    }
+}
+
+const HOST_FIELDS: &str = "name,view,network_view,ipv4addrs,ipv6addrs";
+
+/// Where a new host record goes: its name, network view, DNS registration, and the subnet
+/// its address comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostRequest {
+    pub name: String,
+    pub network_view: String,
+    /// The DNS view to register the name in; `None` for a host without DNS.
+    pub dns_view: Option<String>,
+    pub subnet: ipnet::IpNet,
+    /// Addresses `nextavailableip` must skip, e.g. the pool's gateway, which Infoblox does
+    /// not know to hold back unless a record reserves it.
+    pub exclude: Vec<String>,
+}
+
+impl HostRequest {
+    /// The address value that makes a create reserve the next free address of the subnet.
+    pub fn next_available(&self) -> serde_json::Value {
+        if self.exclude.is_empty() {
+            json!(format!(
+                "func:nextavailableip:{},{}",
+                self.subnet.trunc(),
+                self.network_view
+            ))
+        } else {
+            // The longhand form of the same atomic reservation, which takes exclusions (§5).
+            json!({
+                "_object_function": "next_available_ip",
+                "_result_field": "ips",
+                "_object": if self.subnet.addr().is_ipv4() { "network" } else { "ipv6network" },
+                "_object_parameters": {
+                    "network": self.subnet.trunc().to_string(),
+                    "network_view": self.network_view,
+                },
+                "_parameters": {"exclude": self.exclude, "num": 1},
+            })
+        }
+    }
+}
+
+impl WapiClient {
+    pub async fn find_network_view(&self, name: &str) -> Result<Option<NetworkView>, WapiError> {
+        let found = self
+            .search("networkview", &[("name", name.into())], "name")
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    pub async fn find_dns_view(&self, name: &str) -> Result<Option<DnsView>, WapiError> {
+        let found = self
+            .search("view", &[("name", name.into())], "name")
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    /// The leaf network `cidr` in `network_view` (`ipv6network` for IPv6).
+    pub async fn find_network(
+        &self,
+        cidr: &ipnet::IpNet,
+        network_view: &str,
+    ) -> Result<Option<Network>, WapiError> {
+        let objtype = match cidr {
+            ipnet::IpNet::V4(_) => "network",
+            ipnet::IpNet::V6(_) => "ipv6network",
+        };
+        let found = self
+            .search(
+                objtype,
+                &[
+                    ("network", cidr.to_string()),
+                    ("network_view", network_view.into()),
+                ],
+                "network,network_view",
+            )
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Host records named `name` in `network_view`: the idempotency key (§4.3), so a record
+    /// created before a crash is found instead of created again.
+    pub async fn find_hosts(
+        &self,
+        name: &str,
+        network_view: &str,
+    ) -> Result<Vec<HostRecord>, WapiError> {
+        self.search(
+            "record:host",
+            &[("name", name.into()), ("network_view", network_view.into())],
+            HOST_FIELDS,
+        )
+        .await
+    }
+
+    /// Creates a host record whose address `func:nextavailableip` picks and reserves in the
+    /// same call (atomic on the server). Sent once; see the module docs of `client`.
+    pub async fn create_host(&self, request: &HostRequest) -> Result<HostRecord, WapiError> {
+        let function = request.next_available();
+        let (v4, v6) = match request.subnet {
+            ipnet::IpNet::V4(_) => (
+                vec![json!({"ipv4addr": function, "configure_for_dhcp": false})],
+                vec![],
+            ),
+            ipnet::IpNet::V6(_) => (
+                vec![],
+                vec![json!({"ipv6addr": function, "configure_for_dhcp": false})],
+            ),
+        };
+        let mut body = json!({
+            "name": request.name,
+            "network_view": request.network_view,
+            "configure_for_dns": request.dns_view.is_some(),
+            "ipv4addrs": v4,
+            "ipv6addrs": v6,
+        });
+        if let Some(view) = &request.dns_view {
+            body["view"] = json!(view);
+        }
+        self.create("record:host", &body, HOST_FIELDS).await
+    }
+
+    /// Replaces a host's address lists with `keep` (addresses not listed are freed).
+    pub async fn set_host_addresses(
+        &self,
+        reference: &str,
+        keep: &[&str],
+    ) -> Result<(), WapiError> {
+        let (v4, v6): (Vec<&str>, Vec<&str>) = keep.iter().partition(|a| !a.contains(':'));
+        let body = json!({
+            "ipv4addrs": v4.iter().map(|a| json!({"ipv4addr": a})).collect::<Vec<_>>(),
+            "ipv6addrs": v6.iter().map(|a| json!({"ipv6addr": a})).collect::<Vec<_>>(),
+        });
+        self.update(reference, &body).await.map(|_| ())
+    }
+}

@@ -1,0 +1,149 @@
+//! ClusterIPAMClaim: keeps its ClusterIPAM (same name, owned by the claim) and reports what it
+//! says: `status.bound` and a `Ready` condition with its reason, so a claim that cannot be
+//! served says why instead of being ignored.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::{scope, status};
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::{ClusterIPAM, ClusterIPAMClaim, ClusterIPAMPhase};
+
+pub const MANAGER: &str = "ipam-operator-clusteripamclaim";
+
+pub struct Context {
+    pub client: Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("ClusterIPAMClaim {name}: {source}")]
+pub struct Error {
+    name: String,
+    source: kube::Error,
+}
+
+pub async fn reconcile(claim: Arc<ClusterIPAMClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = claim.namespace().unwrap_or_default();
+    let name = claim.name_any();
+    let err = |source| Error {
+        name: format!("{ns}/{name}"),
+        source,
+    };
+    if claim.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let ipams = Api::<ClusterIPAM>::namespaced(ctx.client.clone(), &ns);
+    let owner = claim
+        .controller_owner_ref(&())
+        .expect("a stored claim has a uid");
+    let body = json!({
+        "apiVersion": ClusterIPAM::api_version(&()),
+        "kind": "ClusterIPAM",
+        "metadata": {"name": name, "ownerReferences": [owner]},
+        "spec": {"provider": claim.spec.provider, "clusterIPAMClaimRef": name},
+    });
+    let ipam = ipams
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(err)?;
+
+    // As kcm does: the claim names its ClusterIPAM. Only ever set, never changed (CEL).
+    if claim
+        .spec
+        .cluster_ipam_ref
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        let patch = json!({"spec": {"clusterIPAMRef": name}});
+        Api::<ClusterIPAMClaim>::namespaced(ctx.client.clone(), &ns)
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(err)?;
+    }
+
+    let status = ipam.status.unwrap_or_default();
+    let bound = status.phase == Some(ClusterIPAMPhase::Bound);
+    let decision = match conditions::find(&status.conditions, READY) {
+        Some(ready) => Decision::new(
+            READY,
+            bound,
+            reason_of(&ready.reason),
+            ready.message.clone(),
+        ),
+        None => Decision::new(
+            READY,
+            false,
+            "Pending",
+            format!("waiting for ClusterIPAM {ns}/{name} to report"),
+        ),
+    };
+    let current = claim.status.clone().unwrap_or_default();
+    let generation = claim.metadata.generation;
+    if current.bound != bound || !conditions::matches(&current.conditions, &decision, generation) {
+        let mut conditions = current.conditions.clone();
+        conditions::set(&mut conditions, &decision, generation);
+        let api = Api::<ClusterIPAMClaim>::namespaced(ctx.client.clone(), &ns);
+        status::apply(
+            &api,
+            MANAGER,
+            &name,
+            json!({"bound": bound, "conditions": conditions}),
+        )
+        .await
+        .map_err(err)?;
+    }
+    Ok(Action::await_change())
+}
+
+/// Condition reasons are `&'static str` in a [`Decision`]; the ClusterIPAM's come from a
+/// closed set, mapped here so an unexpected one still reads sensibly.
+fn reason_of(reason: &str) -> &'static str {
+    const KNOWN: [&str; 8] = [
+        "Bound",
+        "PoolReady",
+        "PoolNotReady",
+        "PoolRefused",
+        "InsufficientAddresses",
+        "InvalidClaim",
+        "UnknownProvider",
+        "ClaimNotFound",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == reason)
+        .unwrap_or("Pending")
+}
+
+/// The ClusterIPAMClaim controller; the returned future runs it until `shutdown` resolves.
+pub fn run<S>(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: S,
+) -> impl std::future::Future<Output = ()> + use<S>
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let (claims, ipams) = (
+        scope::api(&ctx.client, namespace),
+        scope::api(&ctx.client, namespace),
+    );
+    Controller::<ClusterIPAMClaim>::new(claims, watcher::Config::default().any_semantic())
+        .owns::<ClusterIPAM>(ipams, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(
+            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
+            scope::retry_later,
+            ctx,
+        )
+        .for_each(|_| futures::future::ready(()))
+}

@@ -1,0 +1,8 @@
+//! What running in production takes besides the controllers: leader election, the metrics
+//! and probe endpoints, logging.
+
+pub mod controllers;
+pub mod endpoints;
+pub mod gate;
+pub mod leader;
+pub mod logging;
