@@ -4,6 +4,7 @@ pub mod capi;
 pub mod capi_cluster;
 pub mod claim_status;
 pub mod conditions;
+pub mod events;
 pub mod finalizers;
 pub mod metrics;
 pub mod readiness;

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::conditions::{Decision, READY};
 use ipam_kube_support::finalizers;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -673,54 +673,8 @@ async fn write_status(
     address_ref: Option<&str>,
     decision: &Decision,
 ) -> Result<bool, kube::Error> {
-    let current = claim.status.as_ref();
-    let current_conditions = current.map(|s| s.conditions.clone()).unwrap_or_default();
-    let current_ref = current
-        .and_then(|s| s.address_ref.as_ref())
-        .map(|r| r.name.as_str());
-    let generation = claim.meta().generation;
-    if conditions::matches(&current_conditions, decision, generation)
-        && (address_ref.is_none() || current_ref == address_ref)
-    {
-        return Ok(false);
-    }
-    let mut updated = current_conditions
-        .iter()
-        .filter(|c| c.type_ == READY)
-        .cloned()
-        .collect::<Vec<_>>();
-    conditions::set(&mut updated, decision, generation);
-    let mut body = json!({"conditions": updated});
-    if let Some(name) = address_ref.or(current_ref) {
-        body["addressRef"] = json!({"name": name});
-    }
-    let api = Api::<IPAddressClaim>::namespaced(
-        ctx.client.clone(),
-        &claim.namespace().unwrap_or_default(),
-    );
-    // A merge patch guarded by the resourceVersion, not server-side apply: claims written at
-    // v1alpha1/v1beta1 carry managed fields of those versions, and SSA must convert between
-    // them, which fails where Cluster API's conversion webhook is absent. The other
-    // conditions are kept as read.
-    let mut conditions = current_conditions
-        .into_iter()
-        .filter(|c| c.type_ != READY)
-        .collect::<Vec<_>>();
-    conditions.extend(updated);
-    body["conditions"] = json!(conditions);
-    let patch = json!({"metadata": {"resourceVersion": claim.resource_version()}, "status": body});
-    let params = PatchParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    };
-    match api
-        .patch_status(&claim.name_any(), &params, &Patch::Merge(&patch))
+    ipam_kube_support::claim_status::write_ready(&ctx.client, MANAGER, claim, address_ref, decision)
         .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 async fn publish(
@@ -730,16 +684,7 @@ async fn publish(
     reason: &str,
     note: &str,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Allocate".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &claim.object_ref(&())).await {
-        tracing::warn!(error = %e, "cannot publish event");
-    }
+    ipam_kube_support::events::publish(&ctx.recorder, claim, type_, reason, "Allocate", note).await;
 }
 
 fn error_policy(claim: Arc<IPAddressClaim>, error: &Error, _: Arc<Context>) -> Action {

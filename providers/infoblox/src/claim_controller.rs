@@ -20,7 +20,7 @@ use ipam_kube_support::finalizers;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -646,16 +646,7 @@ async fn publish(
     reason: &str,
     note: &str,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Allocate".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &claim.object_ref(&())).await {
-        tracing::warn!(error = %e, "cannot publish event");
-    }
+    ipam_kube_support::events::publish(&ctx.recorder, claim, type_, reason, "Allocate", note).await;
 }
 
 fn error_policy(claim: Arc<IPAddressClaim>, error: &Error, ctx: Arc<Context>) -> Action {
