@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the engine's fuzz targets and runs each for a short, bounded time.
-# Exits non-zero when a target finds a crash, or when the tools it needs
-# (the nightly toolchain, cargo-fuzz) are missing and cannot be installed.
+# Exits non-zero when a target finds a crash, or when cargo-fuzz is missing and
+# cannot be installed.
 #
 #   engine/fuzz/run.sh              # 20 s per target
 #   FUZZ_SECONDS=300 engine/fuzz/run.sh
@@ -13,10 +13,15 @@ seconds="${FUZZ_SECONDS:-20}"
 # workspace's stable builds.
 target_dir="${FUZZ_TARGET_DIR:-$here/target}"
 
-if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    echo "engine/fuzz/run.sh: cargo-fuzz needs the nightly toolchain, which is not installed;" >&2
-    echo "  install it with: rustup toolchain install nightly" >&2
-    exit 1
+# cargo-fuzz passes nightly-only flags (-Zsanitizer). Use the nightly toolchain when the
+# machine has one; otherwise let the stable compiler accept them (RUSTC_BOOTSTRAP), since a
+# machine that reaches only package registries cannot download a nightly.
+toolchain=()
+if [ "${FUZZ_TOOLCHAIN:-}" != stable ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    toolchain=(+nightly)
+else
+    echo "engine/fuzz/run.sh: no nightly toolchain; building with the stable one (RUSTC_BOOTSTRAP=1)" >&2
+    export RUSTC_BOOTSTRAP=1
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "engine/fuzz/run.sh: installing cargo-fuzz" >&2
@@ -24,8 +29,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 cd "$here"
-cargo +nightly fuzz build --target-dir "$target_dir"
-for target in $(cargo +nightly fuzz list); do
+cargo "${toolchain[@]}" fuzz build --target-dir "$target_dir"
+for target in $(cargo "${toolchain[@]}" fuzz list); do
     corpus="$here/corpus/$target"
     mkdir -p "$corpus"
     seeds=()
@@ -33,7 +38,7 @@ for target in $(cargo +nightly fuzz list); do
         seeds=("$here/seeds/$target")
     fi
     echo "engine/fuzz/run.sh: fuzzing $target for ${seconds}s" >&2
-    cargo +nightly fuzz run --target-dir "$target_dir" "$target" "$corpus" "${seeds[@]}" -- \
+    cargo "${toolchain[@]}" fuzz run --target-dir "$target_dir" "$target" "$corpus" "${seeds[@]}" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10
 done
 echo "engine/fuzz/run.sh: no finding" >&2
