@@ -90,11 +90,18 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         }
     };
     let endpoints = crate::runtime::endpoints::start(&args.endpoints, shutdown.clone()).await?;
-    // The k0rdent layer reaches backends only through this registry.
-    let providers = crate::k0rdent::Providers::default()
-        .with(ipam_in_cluster::k0rdent_provider::InClusterProvider)
-        .with(ipam_infoblox::k0rdent_provider::InfobloxProvider);
     let enabled = |c| args.controllers.contains(&c);
+    // The k0rdent layer reaches backends only through this registry, which holds the enabled
+    // ones: a claim naming another gets a condition saying so, and no pool kind the
+    // operator may not read (its RBAC follows the same switches) is watched.
+    use crate::runtime::controllers::Controllers;
+    let mut providers = crate::k0rdent::Providers::default();
+    if enabled(Controllers::InCluster) {
+        providers = providers.with(ipam_in_cluster::k0rdent_provider::InClusterProvider);
+    }
+    if enabled(Controllers::Infoblox) {
+        providers = providers.with(ipam_infoblox::k0rdent_provider::InfobloxProvider);
+    }
     let k0rdent = enabled(crate::runtime::controllers::Controllers::K0rdent).then(|| {
         crate::k0rdent::run(
             client.clone(),

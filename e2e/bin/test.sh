@@ -60,7 +60,7 @@ k apply --server-side -f "$CHART/crds/" >/dev/null
 export IPAM_TESTBIN="$bin"
 
 step "tests (unit and against the real kube-apiserver)"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "fuzz the address and pool parsers (short, bounded run)"
 engine/fuzz/run.sh
