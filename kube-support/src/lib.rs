@@ -1,5 +1,6 @@
 //! Kubernetes helpers that more than one controller needs, kept in one place below them all.
 
+pub mod address_metadata;
 pub mod capi;
 pub mod capi_cluster;
 pub mod claim_status;

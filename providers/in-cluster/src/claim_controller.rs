@@ -11,22 +11,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use ipam_kube_support::address_metadata::{self, copied_labels};
 use ipam_kube_support::conditions::{Decision, READY};
 use ipam_kube_support::finalizers;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
 
 use crate::api::allocation::ClaimIdentity;
 use crate::api::capi::keys::*;
 use crate::api::capi::{IPAddress, IPAddressClaim, IPAddressSpec, LocalReference};
 use crate::api::{GROUP, GlobalInClusterIPPool, InClusterIPPool};
-use crate::config::{Config, WATCH_FILTER_LABEL};
+use crate::config::Config;
 use crate::ledger::{Ledger, ReserveError};
 use crate::metal3;
 use crate::pool_key::PoolKey;
@@ -527,40 +527,14 @@ async fn adopt(
         return Ok(Action::await_change());
     }
 
-    let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
     let pool = find_pool(claim, ctx);
-    let mut wanted_owners = owner_references(claim, &pool);
-    let has_all_owners = wanted_owners
-        .iter()
-        .all(|w| existing.owner_references().iter().any(|o| o.uid == w.uid));
-    let labels = copied_labels(claim);
-    let has_labels = labels
-        .iter()
-        .all(|(k, v)| existing.labels().get(k) == Some(v));
-    if !has_all_owners || !has_labels || !finalizers::has(&existing, ADDRESS_FINALIZER) {
-        for owner in existing.owner_references() {
-            if !wanted_owners.iter().any(|w| w.uid == owner.uid) {
-                wanted_owners.push(owner.clone());
-            }
-        }
-        let mut finalizers = existing.finalizers().to_vec();
-        if !finalizers.iter().any(|f| f == ADDRESS_FINALIZER) {
-            finalizers.push(ADDRESS_FINALIZER.into());
-        }
-        let patch = json!({"metadata": {
-            "resourceVersion": existing.resource_version(),
-            "labels": labels,
-            "finalizers": finalizers,
-            "ownerReferences": wanted_owners,
-        }});
-        addresses
-            .patch(
-                &existing.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
-    }
+    address_metadata::adopt(
+        &ctx.client,
+        &existing,
+        owner_references(claim, &pool),
+        copied_labels(claim),
+    )
+    .await?;
     let d = Decision::new(
         READY,
         true,
@@ -633,36 +607,14 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
     Ok(Action::await_change())
 }
 
-fn copied_labels(claim: &IPAddressClaim) -> std::collections::BTreeMap<String, String> {
-    claim
-        .labels()
-        .iter()
-        .filter(|(k, _)| k.as_str() == CLUSTER_NAME_LABEL || k.as_str() == WATCH_FILTER_LABEL)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 fn owner_references(claim: &IPAddressClaim, pool: &FoundPool) -> Vec<OwnerReference> {
-    let mut owners = vec![OwnerReference {
-        api_version: IPAddressClaim::api_version(&()).into(),
-        kind: IPAddressClaim::kind(&()).into(),
-        name: claim.name_any(),
-        uid: claim.uid().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }];
     let pool_owner = match pool {
         FoundPool::Namespaced(p) => p.controller_owner_ref(&()),
         FoundPool::Global(p) => p.controller_owner_ref(&()),
         FoundPool::Metal3(p) => p.controller_owner_ref(&()),
         FoundPool::Missing => None,
     };
-    if let Some(mut owner) = pool_owner {
-        owner.controller = Some(false);
-        owner.block_owner_deletion = Some(true);
-        owners.push(owner);
-    }
-    owners
+    address_metadata::owner_references(claim, pool_owner)
 }
 
 /// Writes `Ready` (and the address reference once allocated) when it differs from what the

@@ -1,8 +1,6 @@
 //! What the in-cluster controllers watch.
 
-/// Label that confines a controller to the objects carrying it with a given value, as
-/// Cluster API providers' `--watch-filter` does.
-pub const WATCH_FILTER_LABEL: &str = "cluster.x-k8s.io/watch-filter";
+pub use ipam_kube_support::address_metadata::WATCH_FILTER_LABEL;
 
 #[derive(Clone, Debug, Default)]
 pub struct Config {

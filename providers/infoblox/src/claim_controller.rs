@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use ipam_kube_support::address_metadata::{self, copied_labels};
 use ipam_kube_support::capi::keys::*;
 use ipam_kube_support::capi::{IPAddress, IPAddressClaim, IPAddressSpec, LocalReference};
 use ipam_kube_support::capi_cluster::{self, ClusterState};
@@ -26,7 +27,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::api::{GROUP, InfobloxIPPool, InfobloxInstance, Reservation as ReservationKind};
-use crate::config::{Config, WATCH_FILTER_LABEL};
+use crate::config::Config;
 use crate::hostname::{self, HOSTNAME_ANNOTATION};
 use crate::wapi::{HostRequest, Kind, Reservation, WapiClient, WapiError};
 use crate::{api::Views, connect};
@@ -437,36 +438,13 @@ async fn adopt(
     existing: IPAddress,
 ) -> Result<Action, kube::Error> {
     let ns = claim.namespace().unwrap_or_default();
-    let mut owners = owner_references(claim, pool);
-    let has_owners = owners
-        .iter()
-        .all(|w| existing.owner_references().iter().any(|o| o.uid == w.uid));
-    let labels = copied_labels(claim);
-    let has_labels = labels
-        .iter()
-        .all(|(k, v)| existing.labels().get(k) == Some(v));
-    if !has_owners || !has_labels || !finalizers::has(&existing, ADDRESS_FINALIZER) {
-        for o in existing.owner_references() {
-            if !owners.iter().any(|w| w.uid == o.uid) {
-                owners.push(o.clone());
-            }
-        }
-        let mut fins = existing.finalizers().to_vec();
-        if !fins.iter().any(|f| f == ADDRESS_FINALIZER) {
-            fins.push(ADDRESS_FINALIZER.into());
-        }
-        let patch = json!({"metadata": {
-            "resourceVersion": existing.resource_version(),
-            "labels": labels, "finalizers": fins, "ownerReferences": owners,
-        }});
-        Api::<IPAddress>::namespaced(ctx.client.clone(), &ns)
-            .patch(
-                &existing.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
-    }
+    address_metadata::adopt(
+        &ctx.client,
+        &existing,
+        owner_references(claim, pool),
+        copied_labels(claim),
+    )
+    .await?;
     // The allocating pass wrote the fuller message; keep it rather than flip between two.
     let status = claim.status.as_ref();
     let shown = status
@@ -613,30 +591,8 @@ async fn free_in_infoblox(
     Ok(None)
 }
 
-fn copied_labels(claim: &IPAddressClaim) -> std::collections::BTreeMap<String, String> {
-    claim
-        .labels()
-        .iter()
-        .filter(|(k, _)| k.as_str() == CLUSTER_NAME_LABEL || k.as_str() == WATCH_FILTER_LABEL)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 fn owner_references(claim: &IPAddressClaim, pool: &InfobloxIPPool) -> Vec<OwnerReference> {
-    let mut owners = vec![OwnerReference {
-        api_version: IPAddressClaim::api_version(&()).into(),
-        kind: IPAddressClaim::kind(&()).into(),
-        name: claim.name_any(),
-        uid: claim.uid().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }];
-    if let Some(mut owner) = pool.controller_owner_ref(&()) {
-        owner.controller = Some(false);
-        owner.block_owner_deletion = Some(true);
-        owners.push(owner);
-    }
-    owners
+    address_metadata::owner_references(claim, pool.controller_owner_ref(&()))
 }
 
 async fn publish(
