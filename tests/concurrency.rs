@@ -27,7 +27,12 @@ fn operator_process(ns: &str, n: u32) -> tokio::process::Child {
             ns,
             "--concurrency",
             "16",
+            // Two processes on one machine: no fixed ports.
             "--webhook-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--health-port",
             "0",
         ])
         .env("KUBECONFIG", kubeconfig_path())
