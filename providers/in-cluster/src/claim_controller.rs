@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use ipam_kube_support::address_metadata::{self, copied_labels};
+use ipam_kube_support::capi_cluster::{self, ClusterState, cluster_name};
 use ipam_kube_support::conditions::{Decision, READY};
 use ipam_kube_support::finalizers;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, PostParams};
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -155,54 +156,9 @@ fn identity(claim: &IPAddressClaim) -> ClaimIdentity {
     }
 }
 
-fn cluster_name(claim: &IPAddressClaim) -> Option<String> {
-    claim
-        .spec
-        .cluster_name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            claim
-                .labels()
-                .get(CLUSTER_NAME_LABEL)
-                .cloned()
-                .filter(|n| !n.is_empty())
-        })
-}
-
-enum ClusterState {
-    Usable,
-    Missing(String),
-    Paused(String),
-}
-
+/// Whether the claim's Cluster lets it allocate (shared with the other backends).
 async fn cluster_state(claim: &IPAddressClaim, ctx: &Context) -> Result<ClusterState, kube::Error> {
-    let Some(name) = cluster_name(claim) else {
-        return Ok(ClusterState::Usable);
-    };
-    let Some(resource) = &ctx.clusters else {
-        return Ok(ClusterState::Missing(name));
-    };
-    let api = Api::<DynamicObject>::namespaced_with(
-        ctx.client.clone(),
-        &claim.namespace().unwrap_or_default(),
-        resource,
-    );
-    Ok(match api.get_opt(&name).await? {
-        None => ClusterState::Missing(name),
-        Some(cluster) => {
-            let paused_spec = cluster
-                .data
-                .pointer("/spec/paused")
-                .and_then(|p| p.as_bool())
-                .unwrap_or(false);
-            if paused_spec || cluster.annotations().contains_key(PAUSED_ANNOTATION) {
-                ClusterState::Paused(name)
-            } else {
-                ClusterState::Usable
-            }
-        }
-    })
+    capi_cluster::state(&ctx.client, ctx.clusters.as_ref(), claim).await
 }
 
 pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -821,19 +777,4 @@ impl Released {
 pub fn release_channel() -> (ReleaseNotifier, Released) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     (ReleaseNotifier(tx), Released(rx))
-}
-
-/// The Cluster API `Cluster` kind as served, if its CRD is installed.
-pub async fn discover_clusters(client: &Client) -> Option<ApiResource> {
-    let gvk = GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster");
-    match kube::discovery::pinned_kind(client, &gvk).await {
-        Ok((resource, _)) => Some(resource),
-        Err(_) => {
-            let v1beta1 = GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta1", "Cluster");
-            kube::discovery::pinned_kind(client, &v1beta1)
-                .await
-                .ok()
-                .map(|(r, _)| r)
-        }
-    }
 }

@@ -47,7 +47,7 @@ pub async fn run(
     let building = ipam_kube_support::readiness::pending("in-cluster controllers");
     let ledger = ledger::Ledger::new(client.clone());
     let (notifier, released) = claim_controller::release_channel();
-    let clusters = claim_controller::discover_clusters(&client).await;
+    let clusters = ipam_kube_support::capi_cluster::discover(&client).await;
     let recorder = Recorder::new(client.clone(), reporter);
     let parts = claim_controller::Parts {
         client: client.clone(),
