@@ -19,6 +19,19 @@ where
     }
 }
 
+/// The watch configuration of a controller run with `--watch-filter`: only objects labelled
+/// `cluster.x-k8s.io/watch-filter=<value>`, as Cluster API providers do.
+pub fn watcher(watch_filter: Option<&str>) -> kube::runtime::watcher::Config {
+    let config = kube::runtime::watcher::Config::default().any_semantic();
+    match watch_filter {
+        Some(value) => config.labels(&format!(
+            "{}={value}",
+            crate::address_metadata::WATCH_FILTER_LABEL
+        )),
+        None => config,
+    }
+}
+
 /// An `error_policy` for controllers whose errors are all worth a retry a little later:
 /// logs the object and the cause, and looks again in two seconds.
 pub fn retry_later<K, E, C>(obj: Arc<K>, error: &E, _: Arc<C>) -> Action

@@ -15,11 +15,7 @@ pub struct Config {
 
 impl Config {
     pub fn watcher(&self) -> kube::runtime::watcher::Config {
-        let config = kube::runtime::watcher::Config::default().any_semantic();
-        match &self.watch_filter {
-            Some(value) => config.labels(&format!("{WATCH_FILTER_LABEL}={value}")),
-            None => config,
-        }
+        ipam_kube_support::scope::watcher(self.watch_filter.as_deref())
     }
 
     pub fn api<K>(&self, client: &kube::Client) -> kube::Api<K>

@@ -36,20 +36,13 @@ impl Default for Config {
 
 impl Config {
     pub fn watcher(&self) -> kube::runtime::watcher::Config {
-        let config = kube::runtime::watcher::Config::default().any_semantic();
-        match &self.watch_filter {
-            Some(value) => config.labels(&format!("{WATCH_FILTER_LABEL}={value}")),
-            None => config,
-        }
+        ipam_kube_support::scope::watcher(self.watch_filter.as_deref())
     }
 
     pub fn api<K>(&self, client: &kube::Client) -> kube::Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
     {
-        match &self.namespace {
-            Some(ns) => kube::Api::namespaced(client.clone(), ns),
-            None => kube::Api::all(client.clone()),
-        }
+        ipam_kube_support::scope::api(client, self.namespace.as_deref())
     }
 }
