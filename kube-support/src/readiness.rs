@@ -4,8 +4,14 @@
 //! Process-wide for the same reason as the metrics: the controllers that own the caches live
 //! in crates that cannot see the binary serving `/readyz`.
 
+use std::fmt::Debug;
 use std::sync::Mutex;
 
+use futures::TryStreamExt;
+use kube::runtime::reflector::{self, reflector};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 static GATES: Mutex<Vec<(String, watch::Receiver<bool>)>> = Mutex::new(Vec::new());
@@ -32,6 +38,30 @@ pub fn pending(name: &str) -> Pending {
     let (open, gate) = watch::channel(false);
     track(name, gate);
     Pending(open)
+}
+
+/// A controller of `api`, as `Controller::new` builds it, whose cache counts in readiness
+/// (as "<Kind> cache") until its first list is in.
+///
+/// The gate opens from the watch stream itself: waiting on the controller's store instead
+/// would take the store's only wake-up slot from the controller, which waits on it too.
+pub fn controller<K>(api: Api<K>, config: watcher::Config) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let (open, gate) = watch::channel(false);
+    track(&format!("{} cache", K::kind(&())), gate);
+    let (store, writer) = reflector::store();
+    // The reflector applies an event to the store before passing it on, so the gate opens
+    // only once the store holds the whole first list.
+    let changes = reflector(writer, watcher(api, config))
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                let _ = open.send(true);
+            }
+        })
+        .applied_objects();
+    Controller::for_stream(changes, store)
 }
 
 /// `Ok` when ready, else the names of the gates still closed.

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use ipam_kube_support::conditions::{self, Decision, READY};
 use ipam_kube_support::{scope, status};
 use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -137,13 +137,16 @@ where
         scope::api(&ctx.client, namespace),
         scope::api(&ctx.client, namespace),
     );
-    Controller::<ClusterIPAMClaim>::new(claims, watcher::Config::default().any_semantic())
-        .owns::<ClusterIPAM>(ipams, watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-            scope::retry_later,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
+    ipam_kube_support::readiness::controller::<ClusterIPAMClaim>(
+        claims,
+        watcher::Config::default().any_semantic(),
+    )
+    .owns::<ClusterIPAM>(ipams, watcher::Config::default())
+    .graceful_shutdown_on(shutdown)
+    .run(
+        ipam_kube_support::metrics::instrument(MANAGER, reconcile),
+        scope::retry_later,
+        ctx,
+    )
+    .for_each(|_| futures::future::ready(()))
 }

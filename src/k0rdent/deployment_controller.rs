@@ -12,7 +12,7 @@ use ipam_kube_support::conditions::{self, Decision};
 use ipam_kube_support::{scope, status};
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -347,7 +347,10 @@ where
     let deployments: Api<ClusterDeployment> = scope::api(&client, namespace);
     let claims: Api<ClusterIPAMClaim> = scope::api(&client, namespace);
     let templates: Api<ClusterTemplate> = scope::api(&client, namespace);
-    let controller = Controller::new(deployments, watcher::Config::default().any_semantic());
+    let controller = ipam_kube_support::readiness::controller(
+        deployments,
+        watcher::Config::default().any_semantic(),
+    );
     let by_claim = controller.store();
     let by_template = controller.store();
     controller

@@ -18,7 +18,7 @@ use ipam_kube_support::finalizers;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, PostParams};
 use kube::core::{ApiResource, DynamicObject};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -664,8 +664,11 @@ where
         released: notifier,
         clusters: parts.clusters,
     });
-    let controller = Controller::new(config.api::<IPAddressClaim>(&client), config.watcher())
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    let controller = ipam_kube_support::readiness::controller(
+        config.api::<IPAddressClaim>(&client),
+        config.watcher(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
     let claim_store = controller.store();
     let waiting = move |key: PoolKey| waiting_claims(&claim_store, &key);
     let waiting_global = waiting.clone();

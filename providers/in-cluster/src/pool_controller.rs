@@ -8,7 +8,7 @@ use futures::StreamExt;
 use ipam_engine::Allocator;
 use ipam_kube_support::conditions::{self, Decision, READY};
 use ipam_kube_support::{finalizers, status};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
@@ -234,7 +234,7 @@ where
         addresses,
         caches_ready,
     });
-    Controller::new(pools, config.watcher())
+    ipam_kube_support::readiness::controller(pools, config.watcher())
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .watches_stream(address_changes, move |address: IPAddress| {
             let r = &address.spec.pool_ref;

@@ -20,7 +20,7 @@ use ipam_kube_support::conditions::{Decision, READY};
 use ipam_kube_support::finalizers;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -632,7 +632,10 @@ where
         recorder,
         clusters,
     });
-    let controller = Controller::new(config.api::<IPAddressClaim>(&client), config.watcher());
+    let controller = ipam_kube_support::readiness::controller(
+        config.api::<IPAddressClaim>(&client),
+        config.watcher(),
+    );
     let claims = controller.store();
     controller
         // A pool that appears or changes is a chance for the claims waiting on it.

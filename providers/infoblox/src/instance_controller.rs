@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use ipam_kube_support::conditions::{Decision, READY};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::InfobloxInstance;
@@ -215,7 +215,7 @@ where
         client: client.clone(),
         config: config.clone(),
     });
-    Controller::new(Api::<InfobloxInstance>::all(client), config.watcher())
+    ipam_kube_support::readiness::controller(Api::<InfobloxInstance>::all(client), config.watcher())
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(

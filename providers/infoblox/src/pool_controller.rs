@@ -9,7 +9,7 @@ use ipam_kube_support::capi::IPAddressClaim;
 use ipam_kube_support::capi::keys::POOL_FINALIZER;
 use ipam_kube_support::conditions::{Decision, READY};
 use ipam_kube_support::finalizers;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -243,7 +243,10 @@ where
         client: client.clone(),
         config: config.clone(),
     });
-    let controller = Controller::new(config.api::<InfobloxIPPool>(&client), config.watcher());
+    let controller = ipam_kube_support::readiness::controller(
+        config.api::<InfobloxIPPool>(&client),
+        config.watcher(),
+    );
     let pools = controller.store();
     // An instance that changes (fixed credentials, new CA) re-checks the pools using it.
     controller

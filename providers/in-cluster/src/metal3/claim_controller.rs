@@ -17,7 +17,7 @@ use ipam_kube_support::finalizers;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -446,8 +446,11 @@ where
         released: notifier,
         caches_ready,
     });
-    let controller = Controller::new(config.api::<IPClaim>(&client), config.watcher())
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    let controller =
+        ipam_kube_support::readiness::controller(config.api::<IPClaim>(&client), config.watcher())
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(config.concurrency),
+            );
     let store = controller.store();
     let waiting = move |key: PoolKey| waiting_claims(&store, &key);
     let (w_pool, w_addr, w_capi) = (waiting.clone(), waiting.clone(), waiting.clone());

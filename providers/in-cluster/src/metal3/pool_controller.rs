@@ -12,7 +12,7 @@ use ipam_kube_support::{finalizers, status};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -299,7 +299,7 @@ where
         caches_ready,
         clusters,
     });
-    Controller::new(config.api::<IPPool>(&client), config.watcher())
+    ipam_kube_support::readiness::controller(config.api::<IPPool>(&client), config.watcher())
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .watches_stream(address_changes, |a: IPAddress| {
             let ns = a.namespace().unwrap_or_default();
