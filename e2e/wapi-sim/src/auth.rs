@@ -1,6 +1,8 @@
-//! HTTP Basic and the `ibapauth` session cookie. The cookie keeps NIOS's `k=v,…` layout with
-//! integer `ctime` and `timeout`, because the Python client parses them to decide expiry.
+//! HTTP Basic, the `ibapauth` session cookie and client certificates. The cookie keeps NIOS's
+//! `k=v,…` layout with integer `ctime` and `timeout`, because the Python client parses them to
+//! decide expiry.
 
+use crate::client_certs::ClientCert;
 use crate::sim::SimState;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
@@ -59,6 +61,9 @@ pub enum Auth {
     Cookie {
         user: String,
     },
+    /// Authenticated by a trusted client certificate alone; no cookie is set, as the
+    /// certificate comes with every connection anyway.
+    Certificate,
     Denied,
 }
 
@@ -67,6 +72,7 @@ impl Auth {
         match self {
             Auth::Basic { .. } => "basic",
             Auth::Cookie { .. } => "cookie",
+            Auth::Certificate => "certificate",
             Auth::Denied => "denied",
         }
     }
@@ -112,8 +118,20 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-/// Basic takes precedence over a cookie, as with NIOS when the Go client sends both.
-pub fn authenticate(st: &mut SimState, headers: &HeaderMap, peer: IpAddr, now: u64) -> Auth {
+/// Every credential a request shows must be right: an untrusted certificate (or none, when
+/// one is required) and a wrong Basic header each deny. Then Basic takes precedence over a
+/// certificate and a cookie, as with NIOS when the Go client sends both; a trusted
+/// certificate alone is enough.
+pub fn authenticate(
+    st: &mut SimState,
+    headers: &HeaderMap,
+    cert: &ClientCert,
+    peer: IpAddr,
+    now: u64,
+) -> Auth {
+    if matches!(cert, ClientCert::Untrusted | ClientCert::Missing) {
+        return Auth::Denied;
+    }
     if let Some(creds) = basic_credentials(headers) {
         let Some((user, password)) = creds else {
             return Auth::Denied;
@@ -141,6 +159,9 @@ pub fn authenticate(st: &mut SimState, headers: &HeaderMap, peer: IpAddr, now: u
             now,
         );
         return Auth::Basic { user, set_cookie };
+    }
+    if *cert == ClientCert::Trusted {
+        return Auth::Certificate;
     }
     let Some(token) = cookie_token(headers) else {
         return Auth::Denied;
@@ -175,6 +196,8 @@ mod tests {
     use crate::config::SimConfig;
     use crate::sim::{Sim, User};
 
+    const NONE: ClientCert = ClientCert::None;
+
     fn sim() -> Sim {
         Sim::new(
             SimConfig::default(),
@@ -205,7 +228,7 @@ mod tests {
         let mut st = sim.lock();
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
         let Auth::Basic { set_cookie, .. } =
-            authenticate(&mut st, &basic("admin", "infoblox"), peer, 1000)
+            authenticate(&mut st, &basic("admin", "infoblox"), &NONE, peer, 1000)
         else {
             panic!("basic auth failed")
         };
@@ -214,8 +237,11 @@ mod tests {
         assert!(set_cookie.contains("timeout=600,"));
         assert!(set_cookie.ends_with("; httponly; Path=/; Secure"));
         let jar = cookie_from(&set_cookie);
-        assert_eq!(authenticate(&mut st, &jar, peer, 1600).label(), "cookie");
-        assert_eq!(authenticate(&mut st, &jar, peer, 1601), Auth::Denied);
+        assert_eq!(
+            authenticate(&mut st, &jar, &NONE, peer, 1600).label(),
+            "cookie"
+        );
+        assert_eq!(authenticate(&mut st, &jar, &NONE, peer, 1601), Auth::Denied);
     }
 
     #[test]
@@ -224,21 +250,53 @@ mod tests {
         let mut st = sim.lock();
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
         let Auth::Basic { set_cookie, .. } =
-            authenticate(&mut st, &basic("admin", "infoblox"), peer, 10)
+            authenticate(&mut st, &basic("admin", "infoblox"), &NONE, peer, 10)
         else {
             panic!()
         };
         let mut h = cookie_from(&set_cookie);
         h.extend(basic("admin", "wrong"));
-        assert_eq!(authenticate(&mut st, &h, peer, 11), Auth::Denied);
+        assert_eq!(authenticate(&mut st, &h, &NONE, peer, 11), Auth::Denied);
         st.sessions.expire_all();
         assert_eq!(
-            authenticate(&mut st, &cookie_from(&set_cookie), peer, 11),
+            authenticate(&mut st, &cookie_from(&set_cookie), &NONE, peer, 11),
             Auth::Denied
         );
         assert_eq!(
-            authenticate(&mut st, &HeaderMap::new(), peer, 11),
+            authenticate(&mut st, &HeaderMap::new(), &NONE, peer, 11),
             Auth::Denied
         );
+    }
+
+    #[test]
+    fn a_trusted_certificate_alone_authenticates_and_a_bad_one_denies_everything() {
+        let sim = sim();
+        let mut st = sim.lock();
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let none = HeaderMap::new();
+        assert_eq!(
+            authenticate(&mut st, &none, &ClientCert::Trusted, peer, 1),
+            Auth::Certificate
+        );
+        // Basic, when sent beside a trusted certificate, is still checked.
+        let good = basic("admin", "infoblox");
+        assert_eq!(
+            authenticate(&mut st, &good, &ClientCert::Trusted, peer, 1).label(),
+            "basic"
+        );
+        assert_eq!(
+            authenticate(
+                &mut st,
+                &basic("admin", "wrong"),
+                &ClientCert::Trusted,
+                peer,
+                1
+            ),
+            Auth::Denied
+        );
+        // Right passwords do not make up for an untrusted or a missing required certificate.
+        for cert in [ClientCert::Untrusted, ClientCert::Missing] {
+            assert_eq!(authenticate(&mut st, &good, &cert, peer, 1), Auth::Denied);
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod auth;
+pub mod client_certs;
 pub mod config;
 pub mod control;
 pub mod errors;
@@ -20,6 +21,7 @@ pub mod state;
 pub mod tls;
 pub mod wapi;
 
+pub use client_certs::ClientCertMode;
 pub use config::SimConfig;
 pub use server::{Options, Running, StartError, start};
 pub use sim::User;

@@ -3,9 +3,10 @@
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use wapi_sim::{Options, SimConfig, User};
+use wapi_sim::{ClientCertMode, Options, SimConfig, User};
 
-const ABOUT: &str = "An in-memory Infoblox WAPI test server (HTTPS, Basic auth and the ibapauth cookie), \
+const ABOUT: &str = "An in-memory Infoblox WAPI test server (HTTPS, Basic auth, the ibapauth cookie and \
+optionally client certificates), \
 with a control API for seeding, request logs and fault injection.";
 
 const WIRE_API: &str = r#"WIRE API (https://<addr>/wapi/v<version>/...)
@@ -16,6 +17,17 @@ const WIRE_API: &str = r#"WIRE API (https://<addr>/wapi/v<version>/...)
     ibapauth="group=..,ctime=<epoch>,ip=..,auth=LOCAL,client=API,su=1,timeout=<s>,mtime=..,user=<u>,<token>"
   which alone authenticates until ctime+timeout. Basic wins over a cookie. POST logout revokes it.
   Failures: 401, HTML body, WWW-Authenticate: Basic realm="InfoBlox ONE Platform".
+  Client certificates (--client-certs optional|required): the server asks every connection for
+  a certificate and writes to --cert-dir
+    client-ca.pem                         the CA it trusts for client certificates
+    client.pem, client-key.pem            a client certificate that CA signed, and its key
+    untrusted-client.pem, untrusted-client-key.pem
+                                          a pair signed by a CA it does not trust
+  A certificate chaining to client-ca.pem authenticates a request on its own (no Basic, no
+  cookie set), as NIOS certificate authentication does. The TLS handshake never fails over a
+  certificate: one that does not chain (or is expired), or none with "required", gets the same
+  401 as a wrong password. Every credential sent must be right: a wrong Basic header beside a
+  trusted certificate is 401 too. The control API needs no certificate.
 
   GET <type>?<search>   search -> JSON array ([] exactly when empty)
   GET <ref>             one object
@@ -124,6 +136,11 @@ struct Cli {
     /// Let two non-DNS host records share a name in one network view.
     #[arg(long)]
     allow_duplicate_non_dns_hosts: bool,
+    /// Client certificates: "optional" generates a client CA and certificates in --cert-dir
+    /// and lets a trusted certificate authenticate without a password; "required" also
+    /// refuses (401) every WAPI request without one. See --help.
+    #[arg(long, value_enum, default_value_t = ClientCertMode::Off)]
+    client_certs: ClientCertMode,
 }
 
 async fn shutdown_signal() {
@@ -174,6 +191,7 @@ async fn main() -> std::process::ExitCode {
         }],
         config,
         cert_names: cli.cert_names,
+        client_certs: cli.client_certs,
     };
     let running = match wapi_sim::start(opts).await {
         Ok(r) => r,
@@ -197,6 +215,14 @@ async fn main() -> std::process::ExitCode {
         running.base_url(),
         running.certs.ca.display()
     );
+    if let Some(client) = &running.certs.client {
+        println!(
+            "client certificates: trusted {} (key {}), CA {}",
+            client.cert.display(),
+            client.key.display(),
+            client.ca.display()
+        );
+    }
     shutdown_signal().await;
     drop(running);
     std::process::ExitCode::SUCCESS

@@ -1,6 +1,7 @@
 //! The TLS listener. hyper serves each connection directly (rather than through a framework
 //! server) so that a fault can close a connection without answering.
 
+use crate::client_certs::{ClientCertJudge, ClientCertMode};
 use crate::config::SimConfig;
 use crate::sim::{Sim, User};
 use crate::tls::{self, CertFiles, TlsError};
@@ -46,6 +47,8 @@ pub struct Options {
     pub config: SimConfig,
     /// Extra DNS names or IPs for the server certificate.
     pub cert_names: Vec<String>,
+    /// Whether clients are asked for (or must show) a certificate.
+    pub client_certs: ClientCertMode,
 }
 
 /// A server running on the current tokio runtime; dropping it stops accepting connections.
@@ -76,6 +79,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
 
 async fn serve_connection(
     acceptor: TlsAcceptor,
+    judge: Option<ClientCertJudge>,
     app: Router,
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
@@ -83,8 +87,13 @@ async fn serve_connection(
     let Ok(tls) = acceptor.accept(tcp).await else {
         return;
     };
+    // Judged once per connection: the certificate cannot change after the handshake.
+    let cert = judge
+        .map(|j| j.judge(tls.get_ref().1.peer_certificates()))
+        .unwrap_or_default();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(PeerAddr(peer));
+        req.extensions_mut().insert(cert.clone());
         let app = app.clone();
         async move {
             let resp = match app.oneshot(req).await {
@@ -107,7 +116,8 @@ async fn serve_connection(
 }
 
 pub async fn start(opts: Options) -> Result<Running, StartError> {
-    let (tls_config, certs) = tls::generate(&opts.cert_dir, &opts.cert_names)?;
+    let (tls_config, certs, judge) =
+        tls::generate(&opts.cert_dir, &opts.cert_names, opts.client_certs)?;
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -125,7 +135,13 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {
-                    tokio::spawn(serve_connection(acceptor.clone(), app.clone(), tcp, peer));
+                    tokio::spawn(serve_connection(
+                        acceptor.clone(),
+                        judge.clone(),
+                        app.clone(),
+                        tcp,
+                        peer,
+                    ));
                 }
                 Err(e) => {
                     // Usually out of file descriptors; back off instead of spinning.

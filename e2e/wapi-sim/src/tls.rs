@@ -7,8 +7,11 @@ use rcgen::{
 };
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::client_certs::{self, ClientCertFiles, ClientCertJudge, ClientCertMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -21,6 +24,8 @@ pub enum TlsError {
     },
     #[error("building the TLS server configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("building the client certificate verifier: {0}")]
+    ClientVerifier(String),
 }
 
 /// Where the PEM files went.
@@ -31,9 +36,11 @@ pub struct CertFiles {
     /// The server certificate followed by the CA.
     pub chain: PathBuf,
     pub key: PathBuf,
+    /// The client CA and client certificates, when `--client-certs` is not `off`.
+    pub client: Option<ClientCertFiles>,
 }
 
-fn write(path: PathBuf, text: &str) -> Result<PathBuf, TlsError> {
+pub(crate) fn write(path: PathBuf, text: &str) -> Result<PathBuf, TlsError> {
     std::fs::write(&path, text).map_err(|source| TlsError::Write {
         path: path.clone(),
         source,
@@ -42,11 +49,14 @@ fn write(path: PathBuf, text: &str) -> Result<PathBuf, TlsError> {
 }
 
 /// Generates the CA and a server certificate for `localhost`, `127.0.0.1`, `::1` and any
-/// extra names, writes them to `dir`, and returns a rustls configuration serving them.
+/// extra names, writes them to `dir`, and returns a rustls configuration serving them. With
+/// client certificates on, also the client CA and certificates (see [`client_certs`]) and
+/// the judge of each connection's certificate.
 pub fn generate(
     dir: &Path,
     extra_names: &[String],
-) -> Result<(Arc<ServerConfig>, CertFiles), TlsError> {
+    client_certs: ClientCertMode,
+) -> Result<(Arc<ServerConfig>, CertFiles, Option<ClientCertJudge>), TlsError> {
     std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
         path: dir.to_path_buf(),
         source,
@@ -82,6 +92,16 @@ pub fn generate(
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
 
+    // The provider is named here rather than taken from the process default, so embedding
+    // the server in a test binary that links another provider cannot change it.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let (client_verifier, judge, client_files) = if client_certs == ClientCertMode::Off {
+        (None, None, None)
+    } else {
+        let (verifier, judge, files) = client_certs::generate(dir, client_certs, &provider)?;
+        (Some(verifier), Some(judge), Some(files))
+    };
+
     let files = CertFiles {
         ca: write(dir.join("ca.pem"), &ca_cert.pem())?,
         chain: write(
@@ -89,17 +109,18 @@ pub fn generate(
             &format!("{}{}", cert.pem(), ca_cert.pem()),
         )?,
         key: write(dir.join("server-key.pem"), &key.serialize_pem())?,
+        client: client_files,
     };
 
     let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone(), ca_cert.der().clone()];
     let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    // The provider is named here rather than taken from the process default, so embedding
-    // the server in a test binary that links another provider cannot change it.
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, private)?;
+    let builder =
+        ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
+    let builder = match client_verifier {
+        Some(v) => builder.with_client_cert_verifier(v as Arc<dyn ClientCertVerifier>),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, private)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((Arc::new(config), files))
+    Ok((Arc::new(config), files, judge))
 }

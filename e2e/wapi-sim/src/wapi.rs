@@ -2,6 +2,7 @@
 //! response encoding exactly as clients expect it (compact JSON, literal `[]`, 201 on create).
 
 use crate::auth::{self, Auth};
+use crate::client_certs::ClientCert;
 use crate::errors::{WapiError, WapiResult};
 use crate::faults::FaultAction;
 use crate::objects::{self, ObjType, fields::Fields};
@@ -277,6 +278,11 @@ pub async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response<Body>
         .extensions()
         .get::<PeerAddr>()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |p| p.0.ip());
+    let cert = req
+        .extensions()
+        .get::<ClientCert>()
+        .cloned()
+        .unwrap_or_default();
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
     let path = percent_decode_str(parts.uri.path())
@@ -319,7 +325,7 @@ pub async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response<Body>
 
     let (auth, version_ok, fault) = {
         let mut st = sim.lock();
-        let auth = auth::authenticate(&mut st, &parts.headers, peer, now_secs());
+        let auth = auth::authenticate(&mut st, &parts.headers, &cert, peer, now_secs());
         let version_ok = st.config.accepts_version(version);
         // Requests refused before they reach the grid do not use up a fault.
         let fault = if auth == Auth::Denied || !version_ok {

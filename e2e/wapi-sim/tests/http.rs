@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use wapi_sim::{Options, Running, SimConfig, User};
+use wapi_sim::{ClientCertMode, Options, Running, SimConfig, User};
 
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 
@@ -22,6 +22,10 @@ impl Drop for Harness {
 }
 
 async fn start() -> Harness {
+    start_with(ClientCertMode::Off).await
+}
+
+async fn start_with(client_certs: ClientCertMode) -> Harness {
     let dir = std::env::temp_dir().join(format!(
         "wapi-sim-test-{}-{}",
         std::process::id(),
@@ -36,6 +40,7 @@ async fn start() -> Harness {
         }],
         config: SimConfig::default(),
         cert_names: Vec::new(),
+        client_certs,
     })
     .await
     .expect("server starts");
@@ -59,6 +64,20 @@ impl Harness {
 
     fn client(&self) -> Client {
         self.client_with(false, None)
+    }
+
+    /// A client presenting the certificate and key in these two files of the cert directory.
+    fn client_presenting(&self, cert: &std::path::Path, key: &std::path::Path) -> Client {
+        let ca = std::fs::read(&self.server.certs.ca).unwrap();
+        let mut pem = std::fs::read(cert).unwrap();
+        pem.extend(std::fs::read(key).unwrap());
+        Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .identity(reqwest::Identity::from_pem(&pem).unwrap())
+            .build()
+            .unwrap()
     }
 
     fn url(&self, path: &str) -> String {
@@ -216,6 +235,120 @@ async fn basic_auth_then_cookie_then_logout() {
             .unwrap()
             .status(),
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_required_client_certificate_authenticates_alone_and_anything_else_is_401() {
+    let h = start_with(ClientCertMode::Required).await;
+    let files = h
+        .server
+        .certs
+        .client
+        .clone()
+        .expect("client certificates written");
+    for f in [
+        &files.ca,
+        &files.cert,
+        &files.key,
+        &files.untrusted_cert,
+        &files.untrusted_key,
+    ] {
+        assert!(
+            f.starts_with(&h.dir),
+            "{} lies in the cert directory",
+            f.display()
+        );
+    }
+    let trusted = h.client_presenting(&files.cert, &files.key);
+    let resp = trusted.get(h.wapi("networkview")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "no Basic needed");
+    assert!(
+        resp.headers().get(header::SET_COOKIE).is_none(),
+        "no session for a certificate"
+    );
+    // Basic beside the certificate is checked too.
+    let resp = trusted
+        .get(h.wapi("networkview"))
+        .basic_auth("admin", Some("nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // The handshake succeeds either way; the answer is the usual 401.
+    let untrusted = h.client_presenting(&files.untrusted_cert, &files.untrusted_key);
+    let resp = untrusted
+        .get(h.wapi("networkview"))
+        .basic_auth("admin", Some("infoblox"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        resp.headers()[header::WWW_AUTHENTICATE],
+        "Basic realm=\"InfoBlox ONE Platform\""
+    );
+    let resp = h
+        .client()
+        .get(h.wapi("networkview"))
+        .basic_auth("admin", Some("infoblox"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "required means required"
+    );
+    // The control API needs no certificate (h.log uses a client without one).
+    let auths: Vec<Value> = h.log().await.iter().map(|e| e["auth"].clone()).collect();
+    assert_eq!(
+        auths,
+        vec![
+            json!("certificate"),
+            json!("denied"),
+            json!("denied"),
+            json!("denied")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_optional_client_certificate_leaves_basic_auth_working() {
+    let h = start_with(ClientCertMode::Optional).await;
+    let files = h
+        .server
+        .certs
+        .client
+        .clone()
+        .expect("client certificates written");
+    let resp = h
+        .client()
+        .get(h.wapi("networkview"))
+        .basic_auth("admin", Some("infoblox"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let trusted = h.client_presenting(&files.cert, &files.key);
+    let resp = trusted.get(h.wapi("networkview")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let untrusted = h.client_presenting(&files.untrusted_cert, &files.untrusted_key);
+    let resp = untrusted
+        .get(h.wapi("networkview"))
+        .basic_auth("admin", Some("infoblox"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "an untrusted certificate is never ignored"
+    );
+    assert!(
+        start().await.server.certs.client.is_none(),
+        "off by default"
     );
 }
 
