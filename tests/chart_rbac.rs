@@ -3,54 +3,19 @@
 //! allocation flow — leader election, finalizers, allocation, event, release, pool
 //! deletion — with no forbidden error.
 
+mod chart;
 mod process;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_in_cluster::api::capi::IPAddressClaim;
-use ipam_test_support::{TestNamespace, capi_crds, install_crds, kubeconfig_path};
+use ipam_test_support::{TestNamespace, capi_crds, install_crds};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use process::{Operator, eventually};
 use serde_json::json;
-
-/// The folder of the Go-built kubectl and helm: `IPAM_TESTBIN` (set by `make test`), else
-/// what `e2e/bin/tools.sh` prints.
-fn testbin() -> PathBuf {
-    if let Some(dir) = std::env::var_os("IPAM_TESTBIN") {
-        return dir.into();
-    }
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new(format!("{root}/e2e/bin/tools.sh"))
-        .output()
-        .expect("run e2e/bin/tools.sh");
-    assert!(out.status.success(), "e2e/bin/tools.sh failed");
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
-fn run(command: &mut Command, input: Option<&[u8]>) -> String {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = input {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_charts_service_account_can_do_a_full_allocation_flow() {
@@ -58,65 +23,12 @@ async fn the_charts_service_account_can_do_a_full_allocation_flow() {
     let mut crds = capi_crds();
     crds.extend(ipam_operator::crds::all());
     install_crds(&ns.client, &crds).await;
-    let bin = testbin();
-    let kubectl = |args: &[&str], input: Option<&[u8]>| {
-        run(
-            Command::new(bin.join("kubectl"))
-                .arg("--kubeconfig")
-                .arg(kubeconfig_path())
-                .args(args),
-            input,
-        )
-    };
-
     // The release is named after the namespace, so its cluster-scoped RBAC is its own.
-    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/ipam-operator");
-    let rbac = run(
-        Command::new(bin.join("helm")).args([
-            "template",
-            &ns.name,
-            chart,
-            "--namespace",
-            &ns.name,
-            "--show-only",
-            "templates/rbac.yaml",
-            "--show-only",
-            "templates/serviceaccount.yaml",
-        ]),
-        None,
-    );
-    kubectl(
-        &["apply", "--server-side", "-f", "-"],
-        Some(rbac.as_bytes()),
-    );
+    let user = chart::apply_rbac(&ns.name, &ns.name, &[]);
     // The controllers the chart's default switches start, as its Deployment passes them.
-    let deployment = run(
-        Command::new(bin.join("helm")).args([
-            "template",
-            &ns.name,
-            chart,
-            "--show-only",
-            "templates/deployment.yaml",
-        ]),
-        None,
-    );
-    let controllers = deployment
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("- --controllers="))
-        .expect("the Deployment passes --controllers")
-        .to_string();
-    let account = format!("{}-ipam-operator", ns.name);
-    let user = format!("system:serviceaccount:{}:{account}", ns.name);
+    let controllers = chart::controllers(&ns.name, &ns.name, &[]);
     // The impersonated account has what it needs and no more than that.
-    let can = |verb: &str, what: &str| {
-        let out = Command::new(bin.join("kubectl"))
-            .arg("--kubeconfig")
-            .arg(kubeconfig_path())
-            .args(["auth", "can-i", verb, what, "-n", &ns.name, "--as", &user])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim() == "yes"
-    };
+    let can = |verb: &str, what: &str| chart::can(&user, &ns.name, verb, what);
     assert!(can("create", "ipaddresses.ipam.cluster.x-k8s.io"));
     assert!(can("update", "leases.coordination.k8s.io"));
     assert!(
