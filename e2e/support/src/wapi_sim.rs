@@ -16,8 +16,22 @@ pub struct Sim {
     child: Child,
     pub addr: String,
     pub ca_pem: Vec<u8>,
+    /// The client certificates, when started with [`Sim::start_requiring_client_certs`].
+    pub client_certs: Option<ClientCerts>,
     http: reqwest::Client,
     _dir: TempDir,
+}
+
+/// A PEM certificate and its PEM private key.
+pub struct ClientPair {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+/// What `--client-certs` wrote: a pair the sim trusts and one it does not.
+pub struct ClientCerts {
+    pub trusted: ClientPair,
+    pub untrusted: ClientPair,
 }
 
 struct TempDir(PathBuf);
@@ -61,6 +75,31 @@ fn binary() -> PathBuf {
 impl Sim {
     /// Starts a sim that accepts `username` / `password`.
     pub async fn start(username: &str, password: &str) -> Sim {
+        Sim::launch(username, password, &[]).await
+    }
+
+    /// Starts a sim whose WAPI answers only requests showing its trusted client certificate
+    /// (see `wapi-sim --help`); `username` / `password` are checked only when sent too.
+    pub async fn start_requiring_client_certs(username: &str, password: &str) -> Sim {
+        let mut sim = Sim::launch(username, password, &["--client-certs", "required"]).await;
+        let certs = sim._dir.0.join("certs");
+        let read = |f: &str| {
+            std::fs::read(certs.join(f)).unwrap_or_else(|e| panic!("wapi-sim wrote no {f}: {e}"))
+        };
+        sim.client_certs = Some(ClientCerts {
+            trusted: ClientPair {
+                cert_pem: read("client.pem"),
+                key_pem: read("client-key.pem"),
+            },
+            untrusted: ClientPair {
+                cert_pem: read("untrusted-client.pem"),
+                key_pem: read("untrusted-client-key.pem"),
+            },
+        });
+        sim
+    }
+
+    async fn launch(username: &str, password: &str, extra_args: &[&str]) -> Sim {
         let dir = std::env::temp_dir().join(crate::unique_name("wapi-sim"));
         std::fs::create_dir_all(&dir).expect("create the sim's directory");
         let addr_file = dir.join("addr");
@@ -70,6 +109,7 @@ impl Sim {
             .arg("--cert-dir")
             .arg(dir.join("certs"))
             .args(["--username", username, "--password", password])
+            .args(extra_args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -98,6 +138,7 @@ impl Sim {
             child,
             addr,
             ca_pem,
+            client_certs: None,
             http,
             _dir: TempDir(dir),
         }

@@ -4,30 +4,9 @@
 mod common;
 
 use common::*;
-use ipam_infoblox::api::InfobloxInstance;
 use k8s_openapi::api::events::v1::Event;
-use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-
-/// The instance's condition `type_` as (status, reason, message), once `check` accepts it.
-async fn instance_condition(
-    api: &Api<InfobloxInstance>,
-    name: &str,
-    type_: &str,
-    status: &str,
-) -> (String, String) {
-    eventually(30, &format!("instance {type_}={status}"), || async {
-        let i = api.get(name).await.ok()?;
-        let c = i
-            .status?
-            .conditions
-            .into_iter()
-            .find(|c| c.type_ == type_)?;
-        (c.status == status).then_some((c.reason, c.message))
-    })
-    .await
-}
 
 async fn patch_instance(env: &Env, spec: serde_json::Value) {
     env.instances()

@@ -107,6 +107,58 @@ async fn errors_are_classified_and_name_no_credential() {
 }
 
 #[tokio::test]
+async fn a_client_certificate_alone_authenticates_and_no_key_is_ever_printed() {
+    let sim = Sim::start_requiring_client_certs(USERNAME, PASSWORD).await;
+    let certs = sim.client_certs.as_ref().unwrap();
+    let identity = |pair: &ipam_test_support::wapi_sim::ClientPair| {
+        let mut pem = pair.cert_pem.clone();
+        pem.extend(&pair.key_pem);
+        Credentials {
+            username: String::new(),
+            password: String::new(),
+            client_identity_pem: Some(pem),
+        }
+    };
+    let mut c = config(&sim);
+    c.credentials = identity(&certs.trusted);
+    let wapi = client(&c);
+    assert!(wapi.find_network_view("default").await.unwrap().is_some());
+    let log = sim.requests().await;
+    assert_eq!(log[0]["auth"], "certificate", "no Basic sent: {log}");
+
+    // Basic alone is not enough for a grid that requires certificates, and a certificate it
+    // does not trust is refused as credentials, not as an unreachable server.
+    let err = client(&config(&sim))
+        .find_network_view("default")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WapiError::Unauthorized { .. }), "{err}");
+    c.credentials = identity(&certs.untrusted);
+    let err = client(&c).find_network_view("default").await.unwrap_err();
+    assert!(matches!(err, WapiError::Unauthorized { .. }), "{err}");
+    assert!(err.to_string().contains("client certificate"), "{err}");
+
+    // The key's body never shows, whether the client works or the PEM is refused.
+    let key_line = String::from_utf8_lossy(&certs.untrusted.key_pem)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let mut broken = c.clone();
+    let mut pem = certs.untrusted.key_pem.clone();
+    pem.extend(b"not a certificate");
+    broken.credentials.client_identity_pem = Some(pem);
+    let refused = WapiClient::new(&broken).unwrap_err();
+    assert!(refused.to_string().contains("clientCert"), "{refused}");
+    let printed = format!("{err} {err:?} {c:?} {:?} {refused} {refused:?}", client(&c));
+    assert!(
+        !printed.contains(&key_line),
+        "key material printed: {printed}"
+    );
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+}
+
+#[tokio::test]
 async fn searches_read_every_page() {
     let sim = Sim::start(USERNAME, PASSWORD).await;
     let networks: Vec<_> = (0..5)

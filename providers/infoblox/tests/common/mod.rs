@@ -29,6 +29,14 @@ pub struct Env {
 }
 
 pub async fn setup(prefix: &str) -> Env {
+    let sim = Sim::start(USERNAME, PASSWORD).await;
+    let credentials = json!({"type": "kubernetes.io/basic-auth",
+                             "stringData": {"username": USERNAME, "password": PASSWORD}});
+    setup_with(prefix, sim, credentials).await
+}
+
+/// [`setup`] with the test's own sim and credentials Secret (`type` and `stringData`).
+pub async fn setup_with(prefix: &str, sim: Sim, credentials: Value) -> Env {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -41,7 +49,6 @@ pub async fn setup(prefix: &str) -> Env {
     let mut crds = capi_crds();
     crds.extend(ipam_infoblox::crds());
     install_crds(&ns.client, &crds).await;
-    let sim = Sim::start(USERNAME, PASSWORD).await;
     sim.seed(json!({
         "network_views": ["nv"],
         "zones": [{"fqdn": "example.com", "view": "default.nv"}],
@@ -51,13 +58,12 @@ pub async fn setup(prefix: &str) -> Env {
         ]
     }))
     .await;
-    create(
-        &ns.api::<Secret>(),
-        json!({"apiVersion": "v1", "kind": "Secret",
-               "metadata": {"name": "infoblox-credentials"}, "type": "kubernetes.io/basic-auth",
-               "stringData": {"username": USERNAME, "password": PASSWORD}}),
-    )
-    .await;
+    let mut secret = json!({"apiVersion": "v1", "kind": "Secret",
+                            "metadata": {"name": "infoblox-credentials"}});
+    for (k, v) in credentials.as_object().unwrap() {
+        secret[k] = v.clone();
+    }
+    create(&ns.api::<Secret>(), secret).await;
     create(
         &ns.api::<Secret>(),
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "infoblox-ca"},
@@ -269,6 +275,25 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The InfobloxInstance's condition `type_` as (reason, message), once its status is `status`.
+pub async fn instance_condition(
+    api: &Api<InfobloxInstance>,
+    name: &str,
+    type_: &str,
+    status: &str,
+) -> (String, String) {
+    eventually(30, &format!("instance {type_}={status}"), || async {
+        let i = api.get(name).await.ok()?;
+        let c = i
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == type_)?;
+        (c.status == status).then_some((c.reason, c.message))
+    })
+    .await
 }
 
 pub async fn gone<K>(api: &Api<K>, name: &str)
