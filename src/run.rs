@@ -1,9 +1,12 @@
 //! The operator process: connect, check that what it serves is installed, serve until told
 //! to stop.
 
+use futures::future::OptionFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::runtime::events::Reporter;
 use kube::{Api, Client};
+
+use crate::runtime::controllers::Controllers;
 
 /// Flags of `ipam-operator run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -51,6 +54,10 @@ pub enum RunError {
     CrdMissing { name: String },
     #[error("cannot read CustomResourceDefinition {name}: {source}")]
     CrdRead { name: String, source: kube::Error },
+    #[error(
+        "--controllers metal3 needs in-cluster as well: Metal3's IPPools are served by the in-cluster backend"
+    )]
+    Metal3WithoutInCluster,
     #[error(transparent)]
     Webhook(#[from] crate::webhook::WebhookError),
     #[error(transparent)]
@@ -62,6 +69,10 @@ pub enum RunError {
 }
 
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    let enabled = |c| args.controllers.contains(&c);
+    if enabled(Controllers::Metal3) && !enabled(Controllers::InCluster) {
+        return Err(RunError::Metal3WithoutInCluster);
+    }
     let client = Client::try_default().await.map_err(RunError::Connect)?;
     let version = client
         .apiserver_version()
@@ -74,6 +85,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         namespace: args.namespace,
         watch_filter: args.watch_filter,
         concurrency: args.concurrency,
+        metal3: enabled(Controllers::Metal3),
     };
     let instance = args.instance.or_else(|| std::env::var("HOSTNAME").ok());
     let elector = crate::runtime::leader::elector(&args.leader, &client, instance.as_deref())?;
@@ -90,11 +102,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         }
     };
     let endpoints = crate::runtime::endpoints::start(&args.endpoints, shutdown.clone()).await?;
-    let enabled = |c| args.controllers.contains(&c);
     // The k0rdent layer reaches backends only through this registry, which holds the enabled
     // ones: a claim naming another gets a condition saying so, and no pool kind the
     // operator may not read (its RBAC follows the same switches) is watched.
-    use crate::runtime::controllers::Controllers;
     let mut providers = crate::k0rdent::Providers::default();
     if enabled(Controllers::InCluster) {
         providers = providers.with(ipam_in_cluster::k0rdent_provider::InClusterProvider);
@@ -102,7 +112,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     if enabled(Controllers::Infoblox) {
         providers = providers.with(ipam_infoblox::k0rdent_provider::InfobloxProvider);
     }
-    let k0rdent = enabled(crate::runtime::controllers::Controllers::K0rdent).then(|| {
+    let k0rdent = enabled(Controllers::K0rdent).then(|| {
         crate::k0rdent::run(
             client.clone(),
             providers,
@@ -121,7 +131,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         concurrency: args.concurrency,
         ..Default::default()
     };
-    let infoblox = enabled(crate::runtime::controllers::Controllers::Infoblox).then(|| {
+    let infoblox = enabled(Controllers::Infoblox).then(|| {
         ipam_infoblox::run(
             client.clone(),
             infoblox_config,
@@ -129,10 +139,15 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             shutdown.clone(),
         )
     });
-    let in_cluster = enabled(crate::runtime::controllers::Controllers::InCluster)
+    let in_cluster = enabled(Controllers::InCluster)
         .then(|| ipam_in_cluster::run(client, config, reporter, shutdown.clone()));
     let controllers = async move {
-        futures::join!(optional(in_cluster), optional(infoblox), optional(k0rdent));
+        // A switched-off controller set is a future that is done at once.
+        futures::join!(
+            OptionFuture::from(in_cluster),
+            OptionFuture::from(infoblox),
+            OptionFuture::from(k0rdent)
+        );
     };
     let controllers = crate::runtime::gate::lead(elector, shutdown, controllers);
     // A lost lease ends the process at once; otherwise everything stops on the signal.
@@ -146,13 +161,6 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Runs a controller set that may be switched off.
-async fn optional(run: Option<impl std::future::Future<Output = ()>>) {
-    if let Some(run) = run {
-        run.await;
-    }
 }
 
 /// A missing CRD would otherwise show up later as watch errors that never name it.

@@ -28,6 +28,7 @@ async fn setup(prefix: &str) -> (TestNamespace, tokio::sync::oneshot::Sender<()>
         namespace: Some(ns.name.clone()),
         watch_filter: None,
         concurrency: 8,
+        ..Default::default()
     };
     let reporter = Reporter {
         controller: "ipam-operator-test".into(),

@@ -10,7 +10,8 @@ pub enum Controllers {
     Infoblox,
     /// k0rdent's ClusterIPAMClaim, ClusterIPAM and ClusterDeployment.
     K0rdent,
-    /// Metal3's IPPool, IPClaim and IPAddress.
+    /// Metal3's IPPool, IPClaim and IPAddress, and Cluster API claims on an IPPool; served by
+    /// the in-cluster backend, so it needs `InCluster`.
     Metal3,
 }
 

@@ -30,13 +30,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* Non-empty when the Metal3 face runs: it is served by the in-cluster backend, so it is
+  off whenever that backend is. */}}
+{{- define "ipam-operator.metal3" -}}
+{{- if and .Values.backends.inCluster.enabled .Values.faces.metal3.enabled }}true{{ end }}
+{{- end }}
+
 {{/* The controller sets `ipam-operator run --controllers` starts. */}}
 {{- define "ipam-operator.controllers" -}}
 {{- $c := list }}
 {{- if .Values.backends.inCluster.enabled }}{{ $c = append $c "in-cluster" }}{{ end }}
 {{- if .Values.backends.infoblox.enabled }}{{ $c = append $c "infoblox" }}{{ end }}
 {{- if .Values.faces.k0rdent.enabled }}{{ $c = append $c "k0rdent" }}{{ end }}
-{{- if .Values.faces.metal3.enabled }}{{ $c = append $c "metal3" }}{{ end }}
+{{- if include "ipam-operator.metal3" . }}{{ $c = append $c "metal3" }}{{ end }}
 {{- join "," $c }}
 {{- end }}
 

@@ -36,12 +36,13 @@ use crate::stores;
 
 pub const MANAGER: &str = "ipam-operator-claims";
 
-/// The pool kinds this controller serves: the in-cluster pools, and Metal3's IPPool.
-pub fn serves(claim: &IPAddressClaim) -> bool {
+/// The pool kinds this controller serves: the in-cluster pools, and Metal3's IPPool when
+/// the Metal3 face runs.
+pub fn serves(claim: &IPAddressClaim, metal3: bool) -> bool {
     let pool = &claim.spec.pool_ref;
     (pool.api_group == GROUP
         && (pool.kind == InClusterIPPool::KIND || pool.kind == GlobalInClusterIPPool::KIND))
-        || is_metal3(pool)
+        || (metal3 && is_metal3(pool))
 }
 
 fn is_metal3(pool: &crate::api::PoolReference) -> bool {
@@ -66,12 +67,19 @@ pub struct Context {
     pub pools: Store<InClusterIPPool>,
     pub global_pools: Store<GlobalInClusterIPPool>,
     pub addresses: Store<IPAddress>,
-    pub metal3_pools: Store<metal3::api::IPPool>,
-    pub metal3_addresses: Store<metal3::api::IPAddress>,
+    /// Only with the Metal3 face: without it, the operator may not read Metal3's kinds.
+    pub metal3: Option<Metal3Caches>,
     pub released: ReleaseNotifier,
     pub caches_ready: stores::CachesReady,
     /// The Cluster API `Cluster` kind, when its CRD is installed.
     pub clusters: Option<ApiResource>,
+}
+
+/// Metal3's pools and addresses: Cluster API claims may draw from an IPPool, beside the
+/// IPClaims that Metal3 serves from it.
+pub struct Metal3Caches {
+    pub pools: Store<metal3::api::IPPool>,
+    pub addresses: Store<metal3::api::IPAddress>,
 }
 
 /// The pool a claim names, as this controller found it.
@@ -130,8 +138,9 @@ fn find_pool(claim: &IPAddressClaim, ctx: &Context) -> FoundPool {
     if is_metal3(&claim.spec.pool_ref) {
         let ns = key.namespace.unwrap_or_default();
         return ctx
-            .metal3_pools
-            .get(&ObjectRef::new(&key.name).within(&ns))
+            .metal3
+            .as_ref()
+            .and_then(|m3| m3.pools.get(&ObjectRef::new(&key.name).within(&ns)))
             .map_or(FoundPool::Missing, FoundPool::Metal3);
     }
     match key.namespace {
@@ -162,7 +171,7 @@ async fn cluster_state(claim: &IPAddressClaim, ctx: &Context) -> Result<ClusterS
 }
 
 pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
-    if !serves(&claim) {
+    if !serves(&claim, ctx.metal3.is_some()) {
         return Ok(Action::await_change());
     }
     let ns = claim.namespace().unwrap_or_default();
@@ -295,12 +304,11 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
         FoundPool::Missing => None,
     };
     let metal3_pool = matches!(pool, FoundPool::Metal3(_));
-    let existing = || {
-        if metal3_pool {
-            metal3::addresses::existing(&key, &ctx.metal3_addresses, &ctx.addresses)
-        } else {
-            existing_addresses(&ctx.addresses, &key)
+    let existing = || match (&pool, &ctx.metal3) {
+        (FoundPool::Metal3(_), Some(m3)) => {
+            metal3::addresses::existing(&key, &m3.addresses, &ctx.addresses)
         }
+        _ => existing_addresses(&ctx.addresses, &key),
     };
     // Metal3 honours the `ipAddress` annotation on IPAddressClaims too.
     let requested = metal3_pool
@@ -638,19 +646,27 @@ where
     );
     let (addresses, address_changes) =
         stores::reflect(config.api::<IPAddress>(&client), Default::default());
-    let (metal3_pools, metal3_pool_changes) =
-        stores::reflect(config.api::<metal3::api::IPPool>(&client), config.watcher());
-    let (metal3_addresses, metal3_address_changes) = stores::reflect(
-        config.api::<metal3::api::IPAddress>(&client),
-        Default::default(),
-    );
-    let caches_ready = stores::CachesReady::spawn(vec![
+    let mut caches = vec![
         stores::ready(&pools),
         stores::ready(&global_pools),
         stores::ready(&addresses),
-        stores::ready(&metal3_pools),
-        stores::ready(&metal3_addresses),
-    ]);
+    ];
+    let (metal3, metal3_changes) = if config.metal3 {
+        let (pools, pool_changes) =
+            stores::reflect(config.api::<metal3::api::IPPool>(&client), config.watcher());
+        let (addresses, address_changes) = stores::reflect(
+            config.api::<metal3::api::IPAddress>(&client),
+            Default::default(),
+        );
+        caches.extend([stores::ready(&pools), stores::ready(&addresses)]);
+        (
+            Some(Metal3Caches { pools, addresses }),
+            Some((pool_changes, address_changes)),
+        )
+    } else {
+        (None, None)
+    };
+    let caches_ready = stores::CachesReady::spawn(caches);
     let ctx = Arc::new(Context {
         caches_ready,
         client: parts.client,
@@ -659,8 +675,7 @@ where
         pools,
         global_pools,
         addresses,
-        metal3_pools,
-        metal3_addresses,
+        metal3,
         released: notifier,
         clusters: parts.clusters,
     });
@@ -670,29 +685,11 @@ where
     )
     .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
     let claim_store = controller.store();
-    let waiting = move |key: PoolKey| waiting_claims(&claim_store, &key);
-    let waiting_global = waiting.clone();
+    let with_metal3 = config.metal3;
+    let waiting = move |key: PoolKey| waiting_claims(&claim_store, &key, with_metal3);
+    let (waiting_global, waiting_metal3) = (waiting.clone(), waiting.clone());
     let waiting_released = waiting.clone();
-    let (waiting_metal3, waiting_metal3_address) = (waiting.clone(), waiting.clone());
     let mut controller = controller
-        .watches_stream(metal3_pool_changes, move |pool: metal3::api::IPPool| {
-            waiting_metal3(metal3::pool::pool_key(&pool))
-        })
-        // Metal3 IPClaims share IPPools with these claims: their addresses going away may
-        // let a waiting claim through.
-        .watches_stream(
-            metal3_address_changes,
-            move |address: metal3::api::IPAddress| {
-                let ns = address.namespace().unwrap_or_default();
-                address
-                    .spec
-                    .pool
-                    .name
-                    .as_deref()
-                    .map(|pool| waiting_metal3_address(metal3::pool::key(&ns, pool)))
-                    .unwrap_or_default()
-            },
-        )
         .watches_stream(pool_changes, move |pool: InClusterIPPool| {
             waiting(pool.key())
         })
@@ -712,6 +709,25 @@ where
                 .flat_map(move |key| futures::stream::iter(waiting_released(key))),
         )
         .graceful_shutdown_on(shutdown);
+    if let Some((pool_changes, address_changes)) = metal3_changes {
+        let (waiting_pool, waiting_address) = (waiting_metal3.clone(), waiting_metal3);
+        controller = controller
+            .watches_stream(pool_changes, move |pool: metal3::api::IPPool| {
+                waiting_pool(metal3::pool::pool_key(&pool))
+            })
+            // Metal3 IPClaims share IPPools with these claims: their addresses going away
+            // may let a waiting claim through.
+            .watches_stream(address_changes, move |address: metal3::api::IPAddress| {
+                let ns = address.namespace().unwrap_or_default();
+                address
+                    .spec
+                    .pool
+                    .name
+                    .as_deref()
+                    .map(|pool| waiting_address(metal3::pool::key(&ns, pool)))
+                    .unwrap_or_default()
+            });
+    }
     if let Some(resource) = &ctx.clusters {
         let claim_store = controller.store();
         let api = match &config.namespace {
@@ -743,9 +759,13 @@ where
 }
 
 /// Claims of `pool` still waiting for an address: an allocated one has nothing to gain.
-fn waiting_claims(store: &Store<IPAddressClaim>, pool: &PoolKey) -> Vec<ObjectRef<IPAddressClaim>> {
+fn waiting_claims(
+    store: &Store<IPAddressClaim>,
+    pool: &PoolKey,
+    metal3: bool,
+) -> Vec<ObjectRef<IPAddressClaim>> {
     stores::filter(store, |c| {
-        serves(c)
+        serves(c, metal3)
             && &pool_key(c) == pool
             && c.status
                 .as_ref()

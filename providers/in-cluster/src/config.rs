@@ -2,7 +2,7 @@
 
 pub use ipam_kube_support::address_metadata::WATCH_FILTER_LABEL;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Only claims and namespaced pools of this namespace; all namespaces when None.
     pub namespace: Option<String>,
@@ -11,6 +11,19 @@ pub struct Config {
     /// Reconciles run at once per controller. Claims of one pool still take turns on the
     /// pool's ledger slot; this bounds the API calls in flight.
     pub concurrency: u16,
+    /// Serve Metal3's IPPool / IPClaim / IPAddress as well (`--controllers metal3`).
+    pub metal3: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: None,
+            watch_filter: None,
+            concurrency: 0,
+            metal3: true,
+        }
+    }
 }
 
 impl Config {

@@ -16,6 +16,7 @@ pub mod pool_object;
 pub mod stores;
 pub mod webhook;
 
+use futures::future::OptionFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client, CustomResourceExt};
@@ -85,26 +86,34 @@ pub async fn run(
             signal(),
         )
     });
-    let (m3_notifier, m3_released) = claim_controller::release_channel();
-    let metal3_claims = metal3::claim_controller::run(
-        client.clone(),
-        ledger.clone(),
-        &config,
-        m3_released,
-        m3_notifier,
-        signal(),
+    let metal3_run = config.metal3.then(|| {
+        let (m3_notifier, m3_released) = claim_controller::release_channel();
+        let claims = metal3::claim_controller::run(
+            client.clone(),
+            ledger.clone(),
+            &config,
+            m3_released,
+            m3_notifier,
+            signal(),
+        );
+        let pools = metal3::pool_controller::run(
+            client.clone(),
+            ledger.clone(),
+            &config,
+            clusters,
+            signal(),
+        );
+        futures::future::join(claims, pools)
+    });
+    // A switched-off controller is a future that is done at once.
+    let (global_run, metal3_run) = (
+        OptionFuture::from(global_run),
+        OptionFuture::from(metal3_run),
     );
-    let metal3_pools =
-        metal3::pool_controller::run(client.clone(), ledger.clone(), &config, clusters, signal());
-    let global_run = async move {
-        if let Some(run) = global_run {
-            run.await;
-        }
-    };
     drop(building);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
     });
-    futures::join!(claim_run, pool_run, global_run, metal3_claims, metal3_pools);
+    futures::join!(claim_run, pool_run, global_run, metal3_run);
 }

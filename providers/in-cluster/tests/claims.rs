@@ -381,6 +381,7 @@ async fn a_global_pool_serves_claims_of_every_namespace_without_duplicates() {
             namespace: None,
             watch_filter: Some(filter.clone()),
             concurrency: 16,
+            ..Default::default()
         },
     );
     let labels = json!({"cluster.x-k8s.io/watch-filter": filter});

@@ -43,6 +43,7 @@ async fn upstream_samples_apply_unchanged_and_allocate_as_upstream() {
             namespace: None,
             watch_filter: None,
             concurrency: 8,
+            ..Default::default()
         },
     );
     // The global sample is cluster-scoped: clear what an interrupted earlier run left.

@@ -36,6 +36,7 @@ pub fn operator(ns: &TestNamespace) -> tokio::sync::oneshot::Sender<()> {
             namespace: Some(ns.name.clone()),
             watch_filter: None,
             concurrency: 16,
+            ..Default::default()
         },
     )
 }

@@ -1,0 +1,125 @@
+//! The Metal3 face can be switched off: the chart then grants nothing on `ipam.metal3.io`,
+//! and the operator it configures runs without touching those kinds — ready, serving
+//! in-cluster claims, leaving claims on an IPPool to whoever serves Metal3. Metal3 without
+//! the in-cluster backend that serves it is refused at start.
+
+mod chart;
+mod process;
+
+use std::time::Duration;
+
+use ipam_in_cluster::api::InClusterIPPool;
+use ipam_in_cluster::api::capi::IPAddressClaim;
+use ipam_in_cluster::metal3::api::IPPool;
+use ipam_test_support::{TestNamespace, capi_crds, install_crds};
+use kube::api::PostParams;
+use process::{Operator, eventually, http_get};
+use serde_json::json;
+
+#[tokio::test]
+async fn metal3_without_in_cluster_is_refused_at_start() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ipam-operator"))
+        .args(["run", "--controllers", "k0rdent,metal3"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--controllers metal3 needs in-cluster"),
+        "{stderr}"
+    );
+}
+
+fn claim(name: &str, kind: &str, group: &str, pool: &str) -> IPAddressClaim {
+    serde_json::from_value(json!({
+        "apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddressClaim",
+        "metadata": {"name": name},
+        "spec": {"poolRef": {"apiGroup": group, "kind": kind, "name": pool}}}))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_metal3_face_off_the_operator_needs_no_metal3_rights() {
+    let ns = TestNamespace::new("nometal3").await;
+    let mut crds = capi_crds();
+    crds.extend(ipam_operator::crds::all());
+    install_crds(&ns.client, &crds).await;
+    let off = ["faces.metal3.enabled=false"];
+    let user = chart::apply_rbac(&ns.name, &ns.name, &off);
+    let controllers = chart::controllers(&ns.name, &ns.name, &off);
+    assert!(!controllers.contains("metal3"), "{controllers}");
+    assert!(!chart::can(
+        &user,
+        &ns.name,
+        "list",
+        "ippools.ipam.metal3.io"
+    ));
+    assert!(chart::can(
+        &user,
+        &ns.name,
+        "list",
+        "inclusterippools.ipam.cluster.x-k8s.io"
+    ));
+
+    let operator = Operator::start(
+        &ns.name,
+        &["--namespace", &ns.name, "--controllers", &controllers],
+        &[("KUBE_RS_DEBUG_IMPERSONATE_USER", &user)],
+    );
+    let port = operator.health_port;
+    eventually(Duration::from_secs(30), "/readyz 200", || async {
+        http_get(port, "/readyz").await.filter(|(s, _)| *s == 200)
+    })
+    .await;
+
+    let pools =
+        json!({"addresses": ["10.71.0.10-10.71.0.20"], "prefix": 24, "gateway": "10.71.0.1"});
+    let in_cluster: InClusterIPPool = serde_json::from_value(json!({
+        "apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "InClusterIPPool",
+        "metadata": {"name": "pool"}, "spec": pools}))
+    .unwrap();
+    ns.api::<InClusterIPPool>()
+        .create(&PostParams::default(), &in_cluster)
+        .await
+        .unwrap();
+    let metal3: IPPool = serde_json::from_value(json!({
+        "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool",
+        "metadata": {"name": "m3"},
+        "spec": {"namePrefix": "m3", "pools": [{"start": "10.72.0.10", "end": "10.72.0.20"}], "prefix": 24}}))
+    .unwrap();
+    ns.api::<IPPool>()
+        .create(&PostParams::default(), &metal3)
+        .await
+        .unwrap();
+    let claims = ns.api::<IPAddressClaim>();
+    let pp = PostParams::default();
+    claims
+        .create(
+            &pp,
+            &claim("ic", "InClusterIPPool", "ipam.cluster.x-k8s.io", "pool"),
+        )
+        .await
+        .unwrap();
+    claims
+        .create(&pp, &claim("m3", "IPPool", "ipam.metal3.io", "m3"))
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the in-cluster claim allocated",
+        || async { claims.get("ic").await.ok()?.status?.address_ref.map(|_| ()) },
+    )
+    .await;
+    // Served by nobody here: no finalizer, no status, no address.
+    let untouched = claims.get("m3").await.unwrap();
+    assert!(untouched.metadata.finalizers.unwrap_or_default().is_empty());
+    assert!(untouched.status.and_then(|s| s.address_ref).is_none());
+
+    let log = operator.log_text();
+    for word in ["forbidden", "Forbidden", "403"] {
+        assert!(!log.contains(word), "{word} in the operator's log:\n{log}");
+    }
+    drop(operator);
+    ns.delete().await;
+}
