@@ -6,8 +6,6 @@
 mod chart;
 mod process;
 
-use std::time::Duration;
-
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_in_cluster::api::capi::IPAddressClaim;
 use ipam_test_support::{TestNamespace, capi_crds, install_crds};
@@ -65,26 +63,22 @@ async fn the_charts_service_account_can_do_a_full_allocation_flow() {
     .unwrap();
     let claims = ns.api::<IPAddressClaim>();
     claims.create(&PostParams::default(), &claim).await.unwrap();
-    eventually(Duration::from_secs(30), "claim allocated", || async {
+    eventually(30, "claim allocated", || async {
         claims.get("c").await.ok()?.status?.address_ref.map(|_| ())
     })
     .await;
     let events = Api::<Event>::namespaced(ns.client.clone(), &ns.name);
-    eventually(
-        Duration::from_secs(15),
-        "an AddressAllocated event",
-        || async {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            list.items
-                .iter()
-                .any(|e| e.reason.as_deref() == Some("AddressAllocated"))
-                .then_some(())
-        },
-    )
+    eventually(15, "an AddressAllocated event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("AddressAllocated"))
+            .then_some(())
+    })
     .await;
 
     claims.delete("c", &DeleteParams::default()).await.unwrap();
-    eventually(Duration::from_secs(30), "claim released", || async {
+    eventually(30, "claim released", || async {
         claims.get_opt("c").await.ok()?.is_none().then_some(())
     })
     .await;
@@ -92,7 +86,7 @@ async fn the_charts_service_account_can_do_a_full_allocation_flow() {
         .delete("pool", &DeleteParams::default())
         .await
         .unwrap();
-    eventually(Duration::from_secs(30), "pool deleted", || async {
+    eventually(30, "pool deleted", || async {
         pools.get_opt("pool").await.ok()?.is_none().then_some(())
     })
     .await;

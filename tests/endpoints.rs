@@ -4,8 +4,6 @@
 
 mod process;
 
-use std::time::Duration;
-
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_in_cluster::api::capi::IPAddressClaim;
 use ipam_test_support::{TestNamespace, capi_crds, install_crds};
@@ -25,13 +23,13 @@ async fn health_readiness_and_metrics_answer_and_logs_are_json() {
         &[],
     );
     let health = operator.health_port;
-    eventually(Duration::from_secs(30), "/healthz 200", || async {
+    eventually(30, "/healthz 200", || async {
         http_get(health, "/healthz")
             .await
             .filter(|(s, _)| *s == 200)
     })
     .await;
-    eventually(Duration::from_secs(30), "/readyz 200", || async {
+    eventually(30, "/readyz 200", || async {
         http_get(health, "/readyz").await.filter(|(s, _)| *s == 200)
     })
     .await;
@@ -61,7 +59,7 @@ async fn health_readiness_and_metrics_answer_and_logs_are_json() {
         ns.name
     );
     let metrics = operator.metrics_port;
-    let text = eventually(Duration::from_secs(30), &pool_free, || async {
+    let text = eventually(30, &pool_free, || async {
         http_get(metrics, "/metrics")
             .await
             .filter(|(s, body)| *s == 200 && body.contains(&pool_free))

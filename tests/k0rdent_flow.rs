@@ -1,13 +1,12 @@
 //! The k0rdent IPAM flow on the real API server, with the in-cluster backend:
 //! ClusterDeployment → ClusterIPAMClaim → ClusterIPAM → pool, and the provisioning gate.
 
-use std::future::Future;
 use std::time::Duration;
 
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_operator::api::*;
 use ipam_operator::k0rdent::deployment_controller::helm_release_resource;
-use ipam_test_support::{TestNamespace, capi_crds, flux_crds, install_crds};
+use ipam_test_support::{TestNamespace, capi_crds, eventually, flux_crds, install_crds};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::DynamicObject;
 use kube::runtime::events::Reporter;
@@ -50,24 +49,6 @@ async fn setup(prefix: &str) -> (TestNamespace, tokio::sync::oneshot::Sender<()>
         shutdown,
     ));
     (ns, stop)
-}
-
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn create<K>(api: &Api<K>, body: serde_json::Value) -> K

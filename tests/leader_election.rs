@@ -73,14 +73,10 @@ async fn claim(ns: &TestNamespace, name: &str) {
 
 async fn allocated(ns: &TestNamespace, name: &str) {
     let claims = ns.api::<IPAddressClaim>();
-    eventually(
-        Duration::from_secs(30),
-        &format!("claim {name} allocated"),
-        || async {
-            let c = claims.get(name).await.ok()?;
-            c.status?.address_ref.map(|_| ())
-        },
-    )
+    eventually(30, &format!("claim {name} allocated"), || async {
+        let c = claims.get(name).await.ok()?;
+        c.status?.address_ref.map(|_| ())
+    })
     .await;
 }
 
@@ -88,7 +84,7 @@ async fn allocated(ns: &TestNamespace, name: &str) {
 /// the test saw by a moment).
 async fn logged(operator: &Operator, word: &str, n: usize) {
     eventually(
-        Duration::from_secs(5),
+        5,
         &format!("{n} {word:?} lines in {}", operator.log.display()),
         || async { (operator.count(word) == n).then_some(()) },
     )
@@ -110,12 +106,12 @@ async fn a_stopped_leader_is_replaced_and_writes_nothing_once_it_resumes() {
     let ns = setup("leader").await;
     let a = replica(&ns.name, "a", "5");
     let b = replica(&ns.name, "b", "5");
-    let leader = eventually(Duration::from_secs(30), "a leader", || holder(&ns)).await;
+    let leader = eventually(30, "a leader", || holder(&ns)).await;
     let (mut stale, successor) = if leader == "a" { (a, b) } else { (b, a) };
     // Both are ready: the leader once its caches synced, the standby to serve the webhook.
     for replica in [&stale, &successor] {
         let port = replica.health_port;
-        eventually(Duration::from_secs(30), "/readyz 200", || async {
+        eventually(30, "/readyz 200", || async {
             http_get(port, "/readyz").await.filter(|(s, _)| *s == 200)
         })
         .await;
@@ -128,7 +124,7 @@ async fn a_stopped_leader_is_replaced_and_writes_nothing_once_it_resumes() {
 
     // A leader that stops answering (a long pause, a partition) loses the Lease…
     stale.signal("STOP");
-    let next = eventually(Duration::from_secs(30), "a new leader", || async {
+    let next = eventually(30, "a new leader", || async {
         holder(&ns).await.filter(|h| h != &leader)
     })
     .await;
@@ -168,7 +164,7 @@ async fn sigterm_hands_the_lease_over_at_once() {
     let ns = setup("handover").await;
     // A lease long enough that only a release explains a quick takeover.
     let a = replica(&ns.name, "a", "60");
-    let leader = eventually(Duration::from_secs(30), "a leader", || holder(&ns)).await;
+    let leader = eventually(30, "a leader", || holder(&ns)).await;
     assert_eq!(leader, "a");
     let b = replica(&ns.name, "b", "60");
     claim(&ns, "first").await;
@@ -183,7 +179,7 @@ async fn sigterm_hands_the_lease_over_at_once() {
     assert!(status.success(), "graceful stop exits 0: {}", a.log_text());
     assert!(a.log_text().contains("released the Lease"));
     let took_over = tokio::time::Instant::now();
-    eventually(Duration::from_secs(15), "b leading", || async {
+    eventually(15, "b leading", || async {
         holder(&ns).await.filter(|h| h == "b")
     })
     .await;

@@ -6,8 +6,6 @@
 mod chart;
 mod process;
 
-use std::time::Duration;
-
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_in_cluster::api::capi::IPAddressClaim;
 use ipam_in_cluster::metal3::api::IPPool;
@@ -68,7 +66,7 @@ async fn with_the_metal3_face_off_the_operator_needs_no_metal3_rights() {
         &[("KUBE_RS_DEBUG_IMPERSONATE_USER", &user)],
     );
     let port = operator.health_port;
-    eventually(Duration::from_secs(30), "/readyz 200", || async {
+    eventually(30, "/readyz 200", || async {
         http_get(port, "/readyz").await.filter(|(s, _)| *s == 200)
     })
     .await;
@@ -105,11 +103,9 @@ async fn with_the_metal3_face_off_the_operator_needs_no_metal3_rights() {
         .create(&pp, &claim("m3", "IPPool", "ipam.metal3.io", "m3"))
         .await
         .unwrap();
-    eventually(
-        Duration::from_secs(30),
-        "the in-cluster claim allocated",
-        || async { claims.get("ic").await.ok()?.status?.address_ref.map(|_| ()) },
-    )
+    eventually(30, "the in-cluster claim allocated", || async {
+        claims.get("ic").await.ok()?.status?.address_ref.map(|_| ())
+    })
     .await;
     // Served by nobody here: no finalizer, no status, no address.
     let untouched = claims.get("m3").await.unwrap();

@@ -57,7 +57,7 @@ async fn readyz_waits_for_the_caches_of_every_backend_and_face() {
     // The caches it may list sync; those it may not keep it unready, each by name.
     let port = operator.health_port;
     eventually(
-        Duration::from_secs(30),
+        30,
         "/readyz waiting for exactly the unlistable caches",
         || {
             let unlisted = unlisted.clone();
@@ -77,7 +77,7 @@ async fn readyz_waits_for_the_caches_of_every_backend_and_face() {
             "faces.k0rdent.enabled=true",
         ],
     );
-    eventually(Duration::from_secs(60), "/readyz 200", || async {
+    eventually(60, "/readyz 200", || async {
         waiting(port).await.filter(BTreeSet::is_empty)
     })
     .await;

@@ -6,10 +6,12 @@
 //! fails, with a message that says how to start one.
 
 mod crds;
+mod eventually;
 mod namespace;
 pub mod wapi_sim;
 
 pub use crds::{capi_crds, crds_from_yaml, flux_crds, install_crds};
+pub use eventually::eventually;
 pub use namespace::TestNamespace;
 
 use std::path::PathBuf;

@@ -2,9 +2,6 @@
 //! of the test's own, and small builders and waits.
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::future::Future;
-use std::time::Duration;
-
 use ipam_in_cluster::api::capi::{IPAddress, IPAddressClaim};
 use ipam_in_cluster::api::{GlobalInClusterIPPool, InClusterIPPool};
 use ipam_test_support::{TestNamespace, capi_crds, install_crds};
@@ -89,23 +86,7 @@ pub fn claim(name: &str, pool_kind: &str, pool: &str) -> serde_json::Value {
            "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": pool_kind, "name": pool}}})
 }
 
-/// Polls `check` until it gives a value, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out after {secs}s waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use ipam_test_support::eventually;
 
 /// The claim's `Ready` condition as (status, reason, message), once it has one matching `reason`.
 pub async fn ready_reason(api: &Api<IPAddressClaim>, name: &str, reason: &str) -> (String, String) {
