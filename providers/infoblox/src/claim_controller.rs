@@ -5,7 +5,9 @@
 //! before any WAPI write. The host record is then looked up by name and network view before
 //! it is ever created, so a crash (or a lost answer) between the Infoblox write and the
 //! IPAddress write finds the first record again instead of reserving a second address.
-//! Release deletes the record and keeps the claim finalizer until Infoblox confirms.
+//! Release deletes the record and keeps the claim finalizer until Infoblox confirms. The
+//! instance, network view and kind are recorded on the claim too ([`crate::location`]), so
+//! release still frees the claim's address when the pool is gone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,8 @@ use serde_json::json;
 use crate::api::{GROUP, InfobloxIPPool, InfobloxInstance, Reservation as ReservationKind};
 use crate::config::Config;
 use crate::hostname::{self, HOSTNAME_ANNOTATION};
+use crate::location::Location;
+use crate::orphan_release::{self, Outcome};
 use crate::wapi::{HostRequest, Kind, Reservation, WapiClient, WapiError};
 use crate::{api::Views, connect};
 
@@ -190,17 +194,7 @@ async fn allocate(
     // again after a crash and at release, even once the Machine is gone.
     let Some(host) = hostname::recorded(claim) else {
         let name = hostname::resolve(&ctx.client, claim, pool.spec.zone()).await;
-        let patch = json!({"metadata": {
-            "resourceVersion": claim.resource_version(),
-            "annotations": {HOSTNAME_ANNOTATION: name},
-        }});
-        Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns)
-            .patch(
-                &claim.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
+        annotate(ctx, claim, json!({HOSTNAME_ANNOTATION: name})).await?;
         return Ok(Ok(Action::await_change()));
     };
 
@@ -208,6 +202,17 @@ async fn allocate(
         Ok(t) => t,
         Err(blocked) => return Ok(Err(blocked)),
     };
+    // Recorded before any WAPI write, like the host name: with it, release finds the
+    // reservation even if the pool is gone by then.
+    let location = Location {
+        instance: target.pool.spec.instance.name.clone(),
+        network_view: target.views.network_view.clone(),
+        kind: target.kind,
+    };
+    if Location::recorded(claim).as_ref() != Some(&location) {
+        annotate(ctx, claim, json!(location.annotations())).await?;
+        return Ok(Ok(Action::await_change()));
+    }
     let reserved = match reserve(&target, &host).await {
         Ok(r) => r,
         Err(blocked) => return Ok(Err(blocked)),
@@ -262,6 +267,27 @@ async fn allocate(
     )
     .await;
     Ok(Ok(Action::await_change()))
+}
+
+/// Merges `annotations` into the claim, on the version this pass read (a newer one means
+/// another pass decides); the update event brings the claim back.
+async fn annotate(
+    ctx: &Context,
+    claim: &IPAddressClaim,
+    annotations: serde_json::Value,
+) -> Result<(), kube::Error> {
+    let patch = json!({"metadata": {
+        "resourceVersion": claim.resource_version(),
+        "annotations": annotations,
+    }});
+    Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default())
+        .patch(
+            &claim.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
 }
 
 /// The pool's instance, a client for it, and its parsed subnets.
@@ -492,36 +518,29 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
     {
         return Ok(Action::await_change());
     }
+    let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
     if let Some(host) = hostname::recorded(claim) {
-        match pool {
-            Some(pool) => {
-                if let Some(blocked) = free_in_infoblox(ctx, pool, &host).await? {
-                    claim_status::write_ready(&ctx.client, MANAGER, claim, None, &blocked.decision)
-                        .await?;
-                    tracing::warn!(claim = %format!("{ns}/{}", claim.name_any()), message = %blocked.decision.message, "release failed; retrying");
-                    publish(
-                        ctx,
-                        claim,
-                        EventType::Warning,
-                        "ReleaseFailed",
-                        &blocked.decision.message,
-                    )
-                    .await;
-                    return Ok(Action::requeue(ctx.config.retry));
-                }
-            }
-            None => {
-                // A missing pool must not block teardown (CAPI contract §5.3); say what may
-                // be left behind instead.
-                let note = format!(
-                    "InfobloxIPPool {ns}/{} is gone, so the reservation {host} could not be looked up; delete its host record or fixed address in Infoblox if it remains",
-                    claim.spec.pool_ref.name
-                );
-                publish(ctx, claim, EventType::Warning, "ReleaseSkipped", &note).await;
-            }
+        let failure = match pool {
+            Some(pool) => free_in_infoblox(ctx, pool, &host)
+                .await?
+                .map(|b| b.decision.message),
+            None => without_pool(ctx, claim, &host, &addresses).await?,
+        };
+        if let Some(message) = failure {
+            let decision = Decision::new(READY, false, "ReleaseFailed", message);
+            claim_status::write_ready(&ctx.client, MANAGER, claim, None, &decision).await?;
+            tracing::warn!(claim = %format!("{ns}/{}", claim.name_any()), message = %decision.message, "release failed; retrying");
+            publish(
+                ctx,
+                claim,
+                EventType::Warning,
+                "ReleaseFailed",
+                &decision.message,
+            )
+            .await;
+            return Ok(Action::requeue(ctx.config.retry));
         }
     }
-    let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
     if let Some(address) = addresses.get_opt(&claim.name_any()).await?
         && address.spec.claim_ref.name == claim.name_any()
     {
@@ -540,6 +559,51 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
     let claims = Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns);
     finalizers::remove(&claims, claim, CLAIM_FINALIZER).await?;
     Ok(Action::await_change())
+}
+
+/// Release once the pool is gone: through the location recorded on the claim, else only a
+/// warning, since a missing pool must not block teardown (CAPI contract §5.3). `Some` when
+/// Infoblox could not confirm.
+async fn without_pool(
+    ctx: &Context,
+    claim: &IPAddressClaim,
+    host: &str,
+    addresses: &Api<IPAddress>,
+) -> Result<Option<String>, kube::Error> {
+    let ns = claim.namespace().unwrap_or_default();
+    let own_address = addresses
+        .get_opt(&claim.name_any())
+        .await?
+        .filter(|a| a.spec.claim_ref.name == claim.name_any())
+        .map(|a| a.spec.address);
+    Ok(match Location::recorded(claim) {
+        Some(location) => {
+            match orphan_release::release(
+                &ctx.client,
+                &ctx.config.secret_namespace,
+                &location,
+                host,
+                own_address.as_deref(),
+            )
+            .await?
+            {
+                Outcome::Released => None,
+                Outcome::Failed(message) => Some(message),
+                Outcome::Skipped(note) => {
+                    publish(ctx, claim, EventType::Warning, "ReleaseSkipped", &note).await;
+                    None
+                }
+            }
+        }
+        None => {
+            let note = format!(
+                "InfobloxIPPool {ns}/{} is gone and the claim records no Infoblox location, so the reservation {host} could not be looked up; delete its host record or fixed address in Infoblox if it remains",
+                claim.spec.pool_ref.name
+            );
+            publish(ctx, claim, EventType::Warning, "ReleaseSkipped", &note).await;
+            None
+        }
+    })
 }
 
 /// Deletes the claim's reservation(s) in the pool's network view; a host record that also holds

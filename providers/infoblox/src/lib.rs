@@ -10,6 +10,8 @@ pub mod connect;
 pub mod hostname;
 pub mod instance_controller;
 pub mod k0rdent_provider;
+pub mod location;
+pub mod orphan_release;
 pub mod pool_controller;
 pub mod report;
 pub mod wapi;

@@ -1,0 +1,105 @@
+//! Where a claim's reservation lives in Infoblox: the InfobloxInstance, the network view and
+//! the reservation kind. Recorded on the IPAddressClaim before the reservation is made, so
+//! release can still find the reservation when the InfobloxIPPool is gone (its finalizer
+//! stripped by hand), which the pool alone could not tell any more.
+
+use std::collections::BTreeMap;
+
+use ipam_kube_support::capi::IPAddressClaim;
+use kube::ResourceExt;
+
+use crate::wapi::Kind;
+
+/// The same keys a k0rdent ClusterIPAMClaim uses to choose the instance and network view.
+pub const INSTANCE_ANNOTATION: &str = "ipam-operator.io/infoblox-instance";
+pub const NETWORK_VIEW_ANNOTATION: &str = "ipam-operator.io/infoblox-network-view";
+/// `HostRecord` or `FixedAddress`, the values of the pool's `spec.reservation`.
+pub const RESERVATION_ANNOTATION: &str = "ipam-operator.io/infoblox-reservation";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub instance: String,
+    pub network_view: String,
+    pub kind: Kind,
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::HostRecord => "HostRecord",
+        Kind::FixedAddress => "FixedAddress",
+    }
+}
+
+impl Location {
+    /// The location recorded on `claim`, when all three parts are there and readable.
+    pub fn recorded(claim: &IPAddressClaim) -> Option<Location> {
+        let a = claim.annotations();
+        let get = |k: &str| a.get(k).filter(|v| !v.is_empty()).cloned();
+        let kind = match get(RESERVATION_ANNOTATION)?.as_str() {
+            "HostRecord" => Kind::HostRecord,
+            "FixedAddress" => Kind::FixedAddress,
+            _ => return None,
+        };
+        Some(Location {
+            instance: get(INSTANCE_ANNOTATION)?,
+            network_view: get(NETWORK_VIEW_ANNOTATION)?,
+            kind,
+        })
+    }
+
+    /// The annotations that record this location.
+    pub fn annotations(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            (INSTANCE_ANNOTATION, self.instance.clone()),
+            (NETWORK_VIEW_ANNOTATION, self.network_view.clone()),
+            (RESERVATION_ANNOTATION, kind_name(self.kind).to_string()),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(annotations: &BTreeMap<&str, String>) -> IPAddressClaim {
+        let mut claim: IPAddressClaim = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddressClaim",
+            "metadata": {"name": "c"},
+            "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InfobloxIPPool", "name": "p"}}
+        }))
+        .unwrap();
+        claim.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        );
+        claim
+    }
+
+    #[test]
+    fn a_recorded_location_reads_back_and_a_partial_one_does_not() {
+        for kind in [Kind::HostRecord, Kind::FixedAddress] {
+            let location = Location {
+                instance: "grid".into(),
+                network_view: "nv".into(),
+                kind,
+            };
+            let annotations = location.annotations();
+            assert_eq!(Location::recorded(&claim(&annotations)), Some(location));
+            for key in annotations.keys() {
+                let mut partial = annotations.clone();
+                partial.remove(key);
+                assert_eq!(Location::recorded(&claim(&partial)), None, "without {key}");
+            }
+        }
+        let mut odd = Location {
+            instance: "grid".into(),
+            network_view: "nv".into(),
+            kind: Kind::HostRecord,
+        }
+        .annotations();
+        odd.insert(RESERVATION_ANNOTATION, "Lease".into());
+        assert_eq!(Location::recorded(&claim(&odd)), None);
+    }
+}

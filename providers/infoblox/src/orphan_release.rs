@@ -1,0 +1,111 @@
+//! Release of a claim whose InfobloxIPPool is gone. The pool carries a finalizer, so this only
+//! happens when someone strips it; the reservation must still not leak. The claim's recorded
+//! [`Location`] names the instance and network view, its host name finds the reservation, and
+//! only the claim's own address (from its IPAddress) is freed: a host record that the v4 and
+//! the v6 claim of one Machine share keeps the other claim's address. Without the IPAddress
+//! (gone after an earlier pass freed the address, or never written) nothing is freed: an
+//! empty search means there is nothing left, anything found is reported instead.
+
+use std::net::IpAddr;
+
+use kube::{Api, Client};
+
+use crate::api::InfobloxInstance;
+use crate::connect;
+use crate::location::Location;
+
+pub enum Outcome {
+    /// Infoblox confirmed, or held nothing of this claim any more.
+    Released,
+    /// Infoblox could not confirm: keep the claim and retry.
+    Failed(String),
+    /// The reservation cannot be freed safely (the instance is gone too, or which of its
+    /// addresses is the claim's is unknown): teardown goes on, and this says what may be
+    /// left in Infoblox.
+    Skipped(String),
+}
+
+/// Whether two spellings name one address (IPv6 has many).
+fn same_address(a: &str, b: &str) -> bool {
+    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Frees `address` (the claim's IPAddress, when it still exists) of the reservation named
+/// `host` at `location`.
+pub async fn release(
+    client: &Client,
+    secret_namespace: &str,
+    location: &Location,
+    host: &str,
+    address: Option<&str>,
+) -> Result<Outcome, kube::Error> {
+    let what = location.kind.describe();
+    let nv = &location.network_view;
+    let Some(instance) = Api::<InfobloxInstance>::all(client.clone())
+        .get_opt(&location.instance)
+        .await?
+    else {
+        return Ok(Outcome::Skipped(format!(
+            "the InfobloxIPPool and InfobloxInstance {} are both gone, so {what} {host} in network view {nv} could not be freed; delete it in Infoblox if it remains",
+            location.instance
+        )));
+    };
+    let failed = |e: &dyn std::fmt::Display| {
+        Outcome::Failed(format!(
+            "cannot release {what} {host} in network view {nv} (InfobloxInstance {}; the pool is gone): {e}; retrying",
+            location.instance
+        ))
+    };
+    let wapi = match connect::client_for(client, &instance, secret_namespace).await {
+        Ok(w) => w,
+        Err(e) => return Ok(failed(&e)),
+    };
+    let records = match wapi.find_reservations(location.kind, host, nv).await {
+        Ok(r) => r,
+        Err(e) => return Ok(failed(&e)),
+    };
+    let Some(address) = address else {
+        if records.is_empty() {
+            return Ok(Outcome::Released);
+        }
+        let held: Vec<&str> = records
+            .iter()
+            .flat_map(|r| r.addresses.iter().map(String::as_str))
+            .collect();
+        return Ok(Outcome::Skipped(format!(
+            "the InfobloxIPPool and the claim's IPAddress are gone, so which address of {what} {host} in network view {nv} (holding {}) was this claim's is unknown; none was freed, delete it in Infoblox if it is no longer used",
+            held.join(", ")
+        )));
+    };
+    for record in records {
+        if !record.addresses.iter().any(|a| same_address(a, address)) {
+            continue;
+        }
+        let keep: Vec<&str> = record
+            .addresses
+            .iter()
+            .map(String::as_str)
+            .filter(|a| !same_address(a, address))
+            .collect();
+        if let Err(e) = wapi.release(&record, &keep).await {
+            return Ok(failed(&e));
+        }
+        tracing::info!(host, address, network_view = %nv, kind = what, "released in Infoblox without the pool");
+    }
+    Ok(Outcome::Released)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_address;
+
+    #[test]
+    fn addresses_compare_by_value() {
+        assert!(same_address("2001:db8::1", "2001:0db8:0:0::1"));
+        assert!(same_address("10.0.1.2", "10.0.1.2"));
+        assert!(!same_address("10.0.1.2", "10.0.1.20"));
+    }
+}

@@ -1,0 +1,178 @@
+//! Release after the InfobloxIPPool is gone (its finalizer stripped by hand): the location the
+//! claim recorded at allocation still finds and frees the reservation, and only the claim's
+//! own address of it.
+
+mod common;
+
+use common::*;
+use k8s_openapi::api::events::v1::Event;
+use kube::ResourceExt;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+/// Deletes the pool the way a hand-stripped finalizer does: gone while claims still use it.
+async fn force_delete_pool(env: &Env, name: &str) {
+    eventually(30, &format!("pool {name} protected"), || async {
+        let p = env.pools().get(name).await.ok()?;
+        p.finalizers()
+            .contains(&"ipam.cluster.x-k8s.io/ProtectPool".to_string())
+            .then_some(())
+    })
+    .await;
+    env.pools().delete(name, &Default::default()).await.unwrap();
+    env.pools()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    gone(&env.pools(), name).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_whose_pool_was_force_deleted_still_frees_its_reservation() {
+    let env = setup("ib-orphan").await;
+    let _operator = env.operator();
+    env.pool("p", json!({})).await;
+    env.claim("c1", "p").await;
+    env.pool(
+        "pf",
+        json!({"reservation": "FixedAddress", "subnets": [{"cidr": "10.0.2.0/24"}]}),
+    )
+    .await;
+    env.claim("f1", "pf").await;
+    env.allocated("c1").await;
+    env.allocated("f1").await;
+    let claim = env.claims().get("c1").await.unwrap();
+    let recorded = |key: &str| claim.annotations().get(key).cloned();
+    assert_eq!(
+        recorded("ipam-operator.io/infoblox-instance").as_deref(),
+        Some(env.instance.as_str())
+    );
+    assert_eq!(
+        recorded("ipam-operator.io/infoblox-network-view").as_deref(),
+        Some("nv")
+    );
+    assert_eq!(
+        recorded("ipam-operator.io/infoblox-reservation").as_deref(),
+        Some("HostRecord")
+    );
+
+    force_delete_pool(&env, "p").await;
+    force_delete_pool(&env, "pf").await;
+    for name in ["c1", "f1"] {
+        env.claims()
+            .delete(name, &Default::default())
+            .await
+            .unwrap();
+        gone(&env.claims(), name).await;
+        gone(&env.addresses(), name).await;
+    }
+    assert!(
+        env.sim.hosts_named("c1").await.is_empty(),
+        "host record freed"
+    );
+    assert!(
+        env.sim.fixed_named("f1").await.is_empty(),
+        "fixed address freed"
+    );
+    let events = env
+        .ns
+        .api::<Event>()
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let skipped: Vec<_> = events
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("ReleaseSkipped"))
+        .map(|e| e.note.clone().unwrap_or_default())
+        .collect();
+    assert!(skipped.is_empty(), "nothing was skipped: {skipped:?}");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_pool_only_the_claims_own_address_leaves_a_shared_host_record() {
+    let env = setup("ib-orphan-shared").await;
+    // One host record holding this claim's IPv4 address and another claim's IPv6 address,
+    // as the v4 and v6 claims of one Machine share it.
+    env.sim
+        .seed(json!({
+            "networks": [{"network": "2001:db8::/64", "network_view": "nv"}],
+            "hosts": [{"name": "c1", "network_view": "nv", "configure_for_dns": false,
+                       "ipv4addrs": [{"ipv4addr": "10.0.1.5"}],
+                       "ipv6addrs": [{"ipv6addr": "2001:db8::5"}]}]}))
+        .await;
+    env.pool("p", json!({})).await;
+    env.claim("c1", "p").await;
+    let _operator = env.operator();
+    assert_eq!(env.allocated("c1").await.spec.address, "10.0.1.5");
+
+    force_delete_pool(&env, "p").await;
+    env.claims()
+        .delete("c1", &Default::default())
+        .await
+        .unwrap();
+    gone(&env.claims(), "c1").await;
+    let hosts = env.sim.hosts_named("c1").await;
+    assert_eq!(
+        hosts.len(),
+        1,
+        "the record stays for the other address: {hosts:?}"
+    );
+    assert!(
+        hosts[0]["ipv4addrs"].as_array().is_none_or(Vec::is_empty),
+        "the claim's IPv4 address is freed: {hosts:?}"
+    );
+    assert_eq!(
+        hosts[0]["ipv6addrs"][0]["ipv6addr"], "2001:db8::5",
+        "{hosts:?}"
+    );
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_without_pool_or_recorded_location_warns_and_lets_the_claim_go() {
+    let env = setup("ib-orphan-old").await;
+    let _operator = env.operator();
+    env.pool("p", json!({})).await;
+    env.claim("c1", "p").await;
+    env.allocated("c1").await;
+    // A claim allocated before locations were recorded.
+    env.claims()
+        .patch(
+            "c1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "ipam-operator.io/infoblox-instance": null,
+                "ipam-operator.io/infoblox-network-view": null,
+                "ipam-operator.io/infoblox-reservation": null}}})),
+        )
+        .await
+        .unwrap();
+
+    force_delete_pool(&env, "p").await;
+    env.claims()
+        .delete("c1", &Default::default())
+        .await
+        .unwrap();
+    gone(&env.claims(), "c1").await;
+    let events = env.ns.api::<Event>();
+    let note = eventually(30, "a ReleaseSkipped event", || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items.into_iter().find_map(|e| {
+            (e.reason.as_deref() == Some("ReleaseSkipped")).then_some(e.note.unwrap_or_default())
+        })
+    })
+    .await;
+    assert!(note.contains("c1") && note.contains("Infoblox"), "{note}");
+    assert_eq!(
+        env.sim.hosts_named("c1").await.len(),
+        1,
+        "nothing can tell which address to free, so nothing is"
+    );
+    env.finish().await;
+}
