@@ -3,7 +3,6 @@
 //! instance scoped to the namespace.
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::future::Future;
 use std::time::Duration;
 
 use ipam_infoblox::api::{InfobloxIPPool, InfobloxInstance};
@@ -15,6 +14,7 @@ use kube::runtime::events::Reporter;
 use kube::{Api, Resource};
 use serde_json::{Value, json};
 
+pub use ipam_test_support::eventually;
 pub use ipam_test_support::wapi_sim::Sim;
 
 pub const USERNAME: &str = "ops";
@@ -257,24 +257,6 @@ where
     api.create(&PostParams::default(), &obj)
         .await
         .expect("API server accepts the object")
-}
-
-/// Polls `check` until it gives a value, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out after {secs}s waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The InfobloxInstance's condition `type_` as (reason, message), once its status is `status`.
