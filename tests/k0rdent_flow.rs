@@ -1,16 +1,18 @@
 //! The k0rdent IPAM flow on the real API server, with the in-cluster backend:
 //! ClusterDeployment → ClusterIPAMClaim → ClusterIPAM → pool, and the provisioning gate.
 
+mod k0rdent;
+
 use std::time::Duration;
 
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_operator::api::*;
-use ipam_operator::k0rdent::deployment_controller::helm_release_resource;
-use ipam_test_support::{TestNamespace, capi_crds, eventually, flux_crds, install_crds};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use ipam_test_support::{TestNamespace, capi_crds, create, eventually, flux_crds, install_crds};
+use k0rdent::{condition, deployment, helm_release, provider_data, template};
+use kube::ResourceExt;
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::core::DynamicObject;
 use kube::runtime::events::Reporter;
-use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 async fn setup(prefix: &str) -> (TestNamespace, tokio::sync::oneshot::Sender<()>) {
@@ -51,54 +53,6 @@ async fn setup(prefix: &str) -> (TestNamespace, tokio::sync::oneshot::Sender<()>
     (ns, stop)
 }
 
-async fn create<K>(api: &Api<K>, body: serde_json::Value) -> K
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
-{
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(body).unwrap(),
-    )
-    .await
-    .expect("accepted")
-}
-
-/// A valid template, as kcm's template controller would leave it.
-async fn template(ns: &TestNamespace) {
-    let api = ns.api::<ClusterTemplate>();
-    create(&api, json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterTemplate",
-        "metadata": {"name": "vsphere"},
-        "spec": {"helm": {"chartSpec": {"chart": "vsphere-standalone-cp", "version": "1.0.42", "interval": "10m0s",
-                                        "sourceRef": {"kind": "HelmRepository", "name": "kcm-templates"}}}}}))
-    .await;
-    let status = json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterTemplate",
-        "status": {"valid": true, "chartRef": {"kind": "HelmChart", "name": "vsphere", "namespace": ns.name}}});
-    api.patch_status(
-        "vsphere",
-        &PatchParams::apply("kcm-stand-in").force(),
-        &Patch::Apply(&status),
-    )
-    .await
-    .unwrap();
-}
-
-fn deployment(name: &str, ipam: serde_json::Value) -> serde_json::Value {
-    json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterDeployment", "metadata": {"name": name},
-           "spec": {"template": "vsphere", "credential": "vsphere-cred",
-                    "config": {"controlPlaneNumber": 1, "workersNumber": 2, "vsphere": {"datacenter": "dc"}},
-                    "ipamClaim": ipam}})
-}
-
-fn condition(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-    type_: &str,
-) -> Option<(String, String, String)> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
 async fn deployment_condition(
     ns: &TestNamespace,
     cd: &str,
@@ -111,13 +65,6 @@ async fn deployment_condition(
         (r == reason).then_some((status, message))
     })
     .await
-}
-
-async fn helm_release(ns: &TestNamespace, name: &str) -> Option<DynamicObject> {
-    Api::<DynamicObject>::namespaced_with(ns.client.clone(), &ns.name, &helm_release_resource())
-        .get_opt(name)
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -436,22 +383,7 @@ async fn setup_both(
     tokio::sync::oneshot::Sender<()>,
 ) {
     let (ns, stop) = setup(prefix).await;
-    let sim = ipam_test_support::wapi_sim::Sim::start("admin", "k0rdent-switch").await;
-    sim.seed(json!({"network_views": ["nv"], "networks": [{"network": "10.57.0.0/24", "network_view": "nv"}]})).await;
-    let secrets = ns.api::<k8s_openapi::api::core::v1::Secret>();
-    create(&secrets, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "infoblox"},
-        "type": "kubernetes.io/basic-auth", "stringData": {"username": "admin", "password": "k0rdent-switch"}})).await;
-    create(
-        &secrets,
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "infoblox-ca"},
-        "stringData": {"ca.crt": String::from_utf8(sim.ca_pem.clone()).unwrap()}}),
-    )
-    .await;
-    create(&Api::<ipam_infoblox::api::InfobloxInstance>::all(ns.client.clone()), json!({
-        "apiVersion": "ipam.cluster.x-k8s.io/v1alpha1", "kind": "InfobloxInstance", "metadata": {"name": ns.name},
-        "spec": {"host": "127.0.0.1", "port": sim.port(), "wapiVersion": "2.12",
-                 "credentialsSecretRef": {"name": "infoblox", "namespace": ns.name},
-                 "caBundleRef": {"kind": "Secret", "name": "infoblox-ca", "namespace": ns.name}}})).await;
+    let sim = k0rdent::infoblox_instance(&ns).await;
     let config = ipam_infoblox::Config {
         namespace: Some(ns.name.clone()),
         secret_namespace: ns.name.clone(),
@@ -472,21 +404,6 @@ async fn setup_both(
     ));
     std::mem::forget(infoblox_stop); // runs until the test's runtime ends
     (ns, sim, stop)
-}
-
-async fn provider_data(ns: &TestNamespace, name: &str, kind: &str) -> ClusterIPAM {
-    eventually(
-        60,
-        &format!("ClusterIPAM {name} bound to a {kind}"),
-        || async {
-            let ipam = ns.api::<ClusterIPAM>().get(name).await.ok()?;
-            let status = ipam.status.clone()?;
-            let bound = status.phase == Some(ClusterIPAMPhase::Bound)
-                && status.provider_data.first()?.config.as_ref()?["kind"] == json!(kind);
-            bound.then_some(ipam)
-        },
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

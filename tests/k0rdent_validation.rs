@@ -2,7 +2,7 @@
 
 use ipam_operator::api::*;
 use ipam_operator::crds;
-use ipam_test_support::{TestNamespace, install_crds};
+use ipam_test_support::{TestNamespace, create, install_crds};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject};
@@ -12,17 +12,6 @@ async fn setup(prefix: &str) -> TestNamespace {
     let ns = TestNamespace::new(prefix).await;
     install_crds(&ns.client, &crds::all()).await;
     ns
-}
-
-/// Creates an object from JSON, expecting the API server to accept it.
-async fn create<K>(api: &Api<K>, body: serde_json::Value) -> K
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
-{
-    let obj: K = serde_json::from_value(body).expect("test object deserializes");
-    api.create(&PostParams::default(), &obj)
-        .await
-        .expect("API server accepts the object")
 }
 
 /// Asserts the API server refuses a write, with `message` in its answer.

@@ -8,11 +8,13 @@
 mod crds;
 mod eventually;
 mod namespace;
+mod objects;
 pub mod wapi_sim;
 
 pub use crds::{capi_crds, crds_from_yaml, flux_crds, install_crds};
 pub use eventually::eventually;
 pub use namespace::TestNamespace;
+pub use objects::create;
 
 use std::path::PathBuf;
 

@@ -5,7 +5,6 @@
 use ipam_in_cluster::api::capi::{IPAddress, IPAddressClaim};
 use ipam_in_cluster::api::{GlobalInClusterIPPool, InClusterIPPool};
 use ipam_test_support::{TestNamespace, capi_crds, install_crds};
-use kube::api::PostParams;
 use kube::runtime::events::Reporter;
 use kube::{Api, Resource};
 use serde_json::json;
@@ -58,16 +57,6 @@ pub fn operator_with(
     stop
 }
 
-pub async fn create<K>(api: &Api<K>, body: serde_json::Value) -> K
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
-{
-    let obj: K = serde_json::from_value(body).expect("test object deserializes");
-    api.create(&PostParams::default(), &obj)
-        .await
-        .expect("API server accepts the object")
-}
-
 pub fn pool(name: &str, spec: serde_json::Value) -> serde_json::Value {
     json!({"apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "InClusterIPPool", "metadata": {"name": name}, "spec": spec})
 }
@@ -86,7 +75,7 @@ pub fn claim(name: &str, pool_kind: &str, pool: &str) -> serde_json::Value {
            "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": pool_kind, "name": pool}}})
 }
 
-pub use ipam_test_support::eventually;
+pub use ipam_test_support::{create, eventually};
 
 /// The claim's `Ready` condition as (status, reason, message), once it has one matching `reason`.
 pub async fn ready_reason(api: &Api<IPAddressClaim>, name: &str, reason: &str) -> (String, String) {
