@@ -1,14 +1,16 @@
 //! The Helm chart's RBAC is enough, and exactly what the code calls: an operator running
-//! as the chart's ServiceAccount (impersonated on the test API server) goes through a full
-//! allocation flow — leader election, finalizers, allocation, event, release, pool
-//! deletion — with no forbidden error.
+//! as the chart's ServiceAccount (impersonated on the test API server) goes through full
+//! flows with no forbidden error — with the default switches, the in-cluster allocation
+//! flow (leader election, finalizers, allocation, event, release, pool deletion); with every
+//! switch on, the k0rdent flow through both providers, Infoblox claims and Metal3 claims.
 
 mod chart;
+mod k0rdent;
 mod process;
 
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_in_cluster::api::capi::IPAddressClaim;
-use ipam_test_support::{TestNamespace, capi_crds, install_crds};
+use ipam_test_support::{TestNamespace, capi_crds, create, flux_crds, install_crds};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -94,9 +96,154 @@ async fn the_charts_service_account_can_do_a_full_allocation_flow() {
     let log = operator.log_text();
     assert!(log.contains("impersonating user"), "{log}");
     assert!(log.contains("leading"), "{log}");
+    assert_never_forbidden(&operator);
+    drop(operator);
+    ns.delete().await;
+}
+
+/// No forbidden answer anywhere in an operator's log.
+fn assert_never_forbidden(operator: &Operator) {
+    let log = operator.log_text();
     for word in ["forbidden", "Forbidden", "403"] {
         assert!(!log.contains(word), "{word} in the operator's log:\n{log}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_every_switch_on_the_charts_account_serves_every_backend_and_face() {
+    use ipam_in_cluster::metal3::api::{IPClaim, IPPool};
+    use ipam_operator::api::{ClusterDeployment, ClusterIPAMClaim};
+
+    let ns = TestNamespace::new("rbac-all").await;
+    let mut crds = capi_crds();
+    crds.extend(flux_crds());
+    crds.extend(ipam_operator::crds::all());
+    install_crds(&ns.client, &crds).await;
+    let on = ["backends.infoblox.enabled=true"];
+    let user = chart::apply_rbac(&ns.name, &ns.name, &on);
+    let controllers = chart::controllers(&ns.name, &ns.name, &on);
+    assert_eq!(controllers, "in-cluster,infoblox,k0rdent,metal3");
+    assert!(chart::can(&user, &ns.name, "get", "secrets"));
+    let sim = k0rdent::infoblox_instance(&ns).await;
+    let operator = Operator::start(
+        &ns.name,
+        &[
+            "--namespace",
+            &ns.name,
+            "--controllers",
+            &controllers,
+            "--leader-elect",
+            "--leader-election-namespace",
+            &ns.name,
+        ],
+        &[
+            ("KUBE_RS_DEBUG_IMPERSONATE_USER", &user),
+            ("POD_NAMESPACE", &ns.name),
+        ],
+    );
+
+    // k0rdent: a referenced claim binds through the in-cluster provider, the deployment's
+    // HelmRelease is written, then the claim moves to Infoblox and the unused pool is retired.
+    k0rdent::template(&ns).await;
+    let claims = ns.api::<ClusterIPAMClaim>();
+    create(&claims, json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterIPAMClaim",
+        "metadata": {"name": "net", "annotations": {
+            "ipam-operator.io/infoblox-instance": ns.name, "ipam-operator.io/infoblox-network-view": "nv"}},
+        "spec": {"provider": "in-cluster", "cluster": "app",
+                 "nodeNetwork": {"cidr": "10.57.0.0/24", "gateway": "10.57.0.1"}}}))
+    .await;
+    create(
+        &ns.api::<ClusterDeployment>(),
+        k0rdent::deployment("app", json!({"ref": "net"})),
+    )
+    .await;
+    k0rdent::provider_data(&ns, "net", "InClusterIPPool").await;
+    eventually(30, "HelmRelease", || k0rdent::helm_release(&ns, "app")).await;
+    claims
+        .patch(
+            "net",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"provider": "ipam-infoblox"}})),
+        )
+        .await
+        .unwrap();
+    k0rdent::provider_data(&ns, "net", "InfobloxIPPool").await;
+    let in_cluster_pools = ns.api::<InClusterIPPool>();
+    eventually(60, "the unused in-cluster pool retired", || async {
+        in_cluster_pools
+            .get_opt("net")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+
+    // Infoblox: a machine's claim on that pool is reserved in Infoblox, then released.
+    let machines = ns.api::<IPAddressClaim>();
+    create(&machines, json!({"apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddressClaim",
+        "metadata": {"name": "app-cp-0"},
+        "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InfobloxIPPool", "name": "net"}}}))
+    .await;
+    eventually(60, "the Infoblox claim allocated", || async {
+        machines
+            .get("app-cp-0")
+            .await
+            .ok()?
+            .status?
+            .address_ref
+            .map(|_| ())
+    })
+    .await;
+    assert_eq!(sim.hosts().await.len(), 1, "one host record reserved");
+    machines
+        .delete("app-cp-0", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(60, "the Infoblox claim released", || async {
+        machines
+            .get_opt("app-cp-0")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(sim.hosts().await.is_empty(), "the host record is released");
+
+    // Metal3: an IPClaim gets an IPAddress; claim and pool go again.
+    let (m3_pools, m3_claims) = (ns.api::<IPPool>(), ns.api::<IPClaim>());
+    create(&m3_pools, json!({"apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool",
+        "metadata": {"name": "m3"},
+        "spec": {"namePrefix": "m3", "prefix": 24, "pools": [{"start": "10.73.0.10", "end": "10.73.0.20"}]}}))
+    .await;
+    create(
+        &m3_claims,
+        json!({"apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPClaim",
+        "metadata": {"name": "node-0"}, "spec": {"pool": {"name": "m3"}}}),
+    )
+    .await;
+    eventually(30, "the IPClaim bound", || async {
+        m3_claims.get("node-0").await.ok()?.status?.address?.name
+    })
+    .await;
+    m3_claims
+        .delete("node-0", &DeleteParams::default())
+        .await
+        .unwrap();
+    m3_pools
+        .delete("m3", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(30, "the IPClaim and IPPool gone", || async {
+        let claim = m3_claims.get_opt("node-0").await.ok()?;
+        let pool = m3_pools.get_opt("m3").await.ok()?;
+        (claim.is_none() && pool.is_none()).then_some(())
+    })
+    .await;
+
+    assert!(operator.log_text().contains("leading"));
+    assert_never_forbidden(&operator);
     drop(operator);
     ns.delete().await;
 }
