@@ -531,13 +531,12 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
                 .as_ref()
                 .expect("deleting")
                 .0;
-            let elapsed = k8s_openapi::jiff::Timestamp::now()
-                .duration_since(deleted)
-                .as_secs();
-            if elapsed < grace {
-                return Ok(Action::requeue(Duration::from_secs(
-                    (grace - elapsed) as u64,
-                )));
+            // deletionTimestamp is cut to the second: count from the end of that second, so
+            // that the address is held at least `grace` seconds whenever the claim went.
+            let until = deleted.as_millisecond() + (grace + 1) * 1000;
+            let now = k8s_openapi::jiff::Timestamp::now().as_millisecond();
+            if now < until {
+                return Ok(Action::requeue(Duration::from_millis((until - now) as u64)));
             }
         }
     }
