@@ -3,8 +3,9 @@
 //!
 //! Why no address is handed out twice:
 //! 1. The API server arbitrates. Every address held is an [`AddressAllocation`] whose name
-//!    derives from (pool, address); creating it is the act of taking the address, and a second
-//!    create of the same name fails with 409 whichever worker, process or replica tries it.
+//!    derives from (address space, address); creating it is the act of taking the address,
+//!    and a second create of the same name fails with 409 whichever worker, process, replica
+//!    or overlapping pool of the same space tries it.
 //! 2. The engine's [`Allocator`] is only a cache that proposes candidates. It is loaded from a
 //!    fresh LIST (never from a possibly lagging watch cache), kept current by this process's
 //!    own writes, corrected by every 409, and reloaded before a pool is declared exhausted,
@@ -260,7 +261,8 @@ impl Ledger {
     }
 
     /// Creates the record for (pool, address) held by `claim`. `Ok(None)`: `claim` holds it
-    /// (now or already). `Ok(Some(other))`: another claim does.
+    /// (now or already). `Ok(Some(other))`: another claim does, of this pool or of another
+    /// pool of the same address space.
     async fn take(
         &self,
         pool: &PoolKey,
@@ -290,12 +292,15 @@ impl Ledger {
             Ok(_) => Ok(None),
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 let existing = self.api().get(&name).await?;
+                // A record of another pool of the same space is another holder, whoever it
+                // names: the address is that pool's.
+                let same_pool = existing.spec.pool == pool.identity();
                 let same_claim = existing.spec.claim.kind == claim.kind
                     && existing.spec.claim.namespace == claim.namespace
                     && existing.spec.claim.name == claim.name;
-                if existing.spec.claim.uid == claim.uid {
+                if same_pool && existing.spec.claim.uid == claim.uid {
                     Ok(None)
-                } else if same_claim && existing.spec.claim.uid.is_empty() {
+                } else if same_pool && same_claim && existing.spec.claim.uid.is_empty() {
                     // Recorded from an address object before its claim existed (clusterctl
                     // move): the claim of that name now takes its record over, guarded by
                     // the record's resourceVersion.

@@ -48,6 +48,7 @@ pub async fn free(
             && let Some(record) = Api::<AddressAllocation>::all(client.clone())
                 .get_opt(&allocation_name(pool, ip))
                 .await?
+            && record.spec.pool == pool.identity()
             && record.spec.claim.name == holder.name
             && record.spec.claim.namespace == holder.namespace
         {

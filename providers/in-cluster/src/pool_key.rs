@@ -32,21 +32,27 @@ impl PoolKey {
         }
     }
 
-    /// A stable 16-hex-digit digest (FNV-1a), short enough for object names and label values.
+    /// A stable digest of the pool, short enough for object names and label values.
     pub fn digest(&self) -> String {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let text = format!(
+        digest(&format!(
             "{}/{}/{}/{}",
             self.group,
             self.kind,
             self.namespace.as_deref().unwrap_or(""),
             self.name
-        );
-        for byte in text.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        ))
+    }
+
+    /// A stable digest of the space this pool's addresses are unique in: its namespace for a
+    /// namespaced pool, the whole cluster for a global one — the same spaces admission checks
+    /// pools for overlap in. Allocation records are named by it, so two overlapping pools of
+    /// one space can never both hand out an address, even when they were created too close
+    /// together for admission to see each other.
+    pub fn address_space(&self) -> String {
+        match &self.namespace {
+            Some(ns) => digest(&format!("namespace/{ns}")),
+            None => digest("cluster"),
         }
-        format!("{hash:016x}")
     }
 
     pub fn identity(&self) -> PoolIdentity {
@@ -66,4 +72,14 @@ impl fmt::Display for PoolKey {
             None => write!(f, "{} {}", self.kind, self.name),
         }
     }
+}
+
+/// 16 hex digits of FNV-1a: stable across releases and platforms, unlike std's hasher.
+fn digest(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }

@@ -212,6 +212,40 @@ async fn a_claim_waiting_on_an_exhausted_pool_is_served_when_an_address_frees() 
     ns.delete().await;
 }
 
+/// Admission refuses overlapping pools in one namespace, but two created at the same instant
+/// (or without the webhook, as here) both exist: they still never hand out one address twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_pools_of_one_namespace_never_share_an_address() {
+    let ns = setup("overlap").await;
+    let _operator = operator(&ns);
+    let (claims, addresses) = (ns.api::<IPAddressClaim>(), ns.api::<IPAddress>());
+    for name in ["a", "b"] {
+        create(
+            &pools(&ns),
+            pool(
+                name,
+                json!({"addresses": ["10.0.21.1-10.0.21.4"], "prefix": 24}),
+            ),
+        )
+        .await;
+    }
+    // Both pools start with the same lowest address: only a shared record can keep them apart.
+    let mut taken = std::collections::BTreeSet::new();
+    for i in 0..2 {
+        for pool in ["a", "b"] {
+            let name = format!("{pool}{i}");
+            create(&claims, claim(&name, "InClusterIPPool", pool)).await;
+            let address = allocated(&addresses, &claims, &name).await.spec.address;
+            assert!(taken.insert(address.clone()), "{address} handed out twice");
+        }
+    }
+    assert_eq!(taken.len(), 4);
+    create(&claims, claim("late", "InClusterIPPool", "b")).await;
+    let (status, message) = ready_reason(&claims, "late", "PoolExhausted").await;
+    assert_eq!(status, "False", "{message}");
+    ns.delete().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_pool_is_reported_and_the_claim_served_once_it_exists() {
     let ns = setup("nopool").await;

@@ -1,9 +1,10 @@
 //! AddressAllocation: the record that makes one address of one pool impossible to hand out
 //! twice, across workers, restarts and operator replicas.
 //!
-//! Its name is derived from the pool and the address alone, so the API server refuses a
-//! second record for the same address with 409 AlreadyExists: whoever creates it first holds
-//! the address. The IPAddress a claim receives is written only after its record exists.
+//! Its name is derived from the address and the space it is unique in (the pool's namespace,
+//! or the cluster for global pools) alone, so the API server refuses a second record for the
+//! same address with 409 AlreadyExists: whoever creates it first holds the address, whichever
+//! pool of that space it came from. The IPAddress a claim receives is written only after its record exists.
 //! Cluster-scoped, because global pools serve claims from every namespace.
 
 // Each `printcolumn(...)` of the kube derive repeats `type_`; clippy reads that as a duplicate.
@@ -78,14 +79,15 @@ impl ClaimIdentity {
     }
 }
 
-/// The record's name: the pool's digest and the address in hex (IPv6 colons are not allowed
-/// in names).
+/// The record's name: the digest of the pool's address space and the address in hex (IPv6
+/// colons are not allowed in names). Not the pool's own digest: pools of one space must not
+/// hand out the same address (see [`PoolKey::address_space`]).
 pub fn allocation_name(pool: &PoolKey, address: IpAddr) -> String {
     let address = match address {
         IpAddr::V4(v4) => format!("{:08x}", u32::from(v4)),
         IpAddr::V6(v6) => format!("{:032x}", u128::from(v6)),
     };
-    format!("{}-{address}", pool.digest())
+    format!("{}-{address}", pool.address_space())
 }
 
 #[cfg(test)]
@@ -93,7 +95,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_differ_by_pool_and_address_and_are_valid_object_names() {
+    fn names_differ_by_address_space_and_address_and_are_valid_object_names() {
         let a = PoolKey::namespaced("ipam.cluster.x-k8s.io", "InClusterIPPool", "ns1", "pool");
         let b = PoolKey::namespaced("ipam.cluster.x-k8s.io", "InClusterIPPool", "ns2", "pool");
         let g = PoolKey::global("ipam.cluster.x-k8s.io", "GlobalInClusterIPPool", "pool");
@@ -119,6 +121,33 @@ mod tests {
         assert_eq!(
             allocation_name(&a, ip),
             allocation_name(&a, "10.0.0.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn pools_of_one_namespace_share_names_whatever_their_kind() {
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let in_cluster =
+            PoolKey::namespaced("ipam.cluster.x-k8s.io", "InClusterIPPool", "ns1", "a");
+        let other = PoolKey::namespaced("ipam.cluster.x-k8s.io", "InClusterIPPool", "ns1", "b");
+        let metal3 = PoolKey::namespaced("ipam.metal3.io", "IPPool", "ns1", "c");
+        let global_a = PoolKey::global("ipam.cluster.x-k8s.io", "GlobalInClusterIPPool", "a");
+        let global_b = PoolKey::global("ipam.cluster.x-k8s.io", "GlobalInClusterIPPool", "b");
+        assert_eq!(
+            allocation_name(&in_cluster, ip),
+            allocation_name(&other, ip)
+        );
+        assert_eq!(
+            allocation_name(&in_cluster, ip),
+            allocation_name(&metal3, ip)
+        );
+        assert_eq!(
+            allocation_name(&global_a, ip),
+            allocation_name(&global_b, ip)
+        );
+        assert_ne!(
+            allocation_name(&in_cluster, ip),
+            allocation_name(&global_a, ip)
         );
     }
 }
