@@ -4,7 +4,9 @@
 //! Per claim: the claim finalizer, then the host name (recorded on the claim), are persisted
 //! before any WAPI write. The host record is then looked up by name and network view before
 //! it is ever created, so a crash (or a lost answer) between the Infoblox write and the
-//! IPAddress write finds the first record again instead of reserving a second address.
+//! IPAddress write finds the first record again instead of reserving a second address. Every
+//! record is marked with its claim ([`crate::owner`]): one found under the same name that
+//! another claim owns is neither adopted (`HostnameConflict`) nor freed.
 //! Release deletes the record and keeps the claim finalizer until Infoblox confirms. The
 //! instance, network view and kind are recorded on the claim too ([`crate::location`]), so
 //! release still frees the claim's address when the pool is gone.
@@ -35,6 +37,7 @@ use crate::location::Location;
 use crate::orphan_release::{self, Outcome};
 use crate::wapi::{HostRequest, Kind, Reservation, WapiClient, WapiError};
 use crate::{api::Views, connect};
+use crate::{name_lock, owner, release_plan};
 
 pub const MANAGER: &str = "ipam-operator-infoblox-claims";
 
@@ -213,7 +216,7 @@ async fn allocate(
         annotate(ctx, claim, json!(location.annotations())).await?;
         return Ok(Ok(Action::await_change()));
     }
-    let reserved = match reserve(&target, &host).await {
+    let reserved = match reserve(&target, &host, &owner::claim_id(claim)).await {
         Ok(r) => r,
         Err(blocked) => return Ok(Err(blocked)),
     };
@@ -354,9 +357,11 @@ async fn target(
 }
 
 /// The reserved address, its subnet and gateway: found by name first, created otherwise.
+/// `claim` ([`owner::claim_id`]) is who a found record must belong to, and who a new one will.
 async fn reserve(
     target: &Target,
     host: &str,
+    claim: &str,
 ) -> Result<(String, ipnet::IpNet, Option<String>), Blocked> {
     let nv = &target.views.network_view;
     let what = target.kind.describe();
@@ -371,15 +376,29 @@ async fn reserve(
             format!("cannot reserve {what} {host} in network view {nv}: {e}"),
         )
     };
+    // Held until the record is created or marked ours: see name_lock.
+    let _deciding = name_lock::lock(target.wapi.endpoint(), nv, host).await;
     let existing = target
         .wapi
         .find_reservations(target.kind, host, nv)
         .await
         .map_err(wapi_failed)?;
+    if let Some((record, other)) = existing
+        .iter()
+        .find_map(|r| owner::other_owner(r.comment.as_deref(), claim).map(|other| (r, other)))
+    {
+        return Err(Blocked::retry(
+            "HostnameConflict",
+            format!(
+                "host name {host} in network view {nv} is taken: {what} {host} ({}) belongs to IPAddressClaim {other}; this claim allocates once that claim has released it, or set the annotation {HOSTNAME_ANNOTATION} on this claim to another name",
+                record.addresses.join(", ")
+            ),
+        ));
+    }
     match existing.as_slice() {
         [] => {}
         [one] => {
-            return in_subnets(one, &target.subnets).ok_or_else(|| {
+            let found = in_subnets(one, &target.subnets).ok_or_else(|| {
                 Blocked::retry(
                     "AllocationFailed",
                     format!(
@@ -387,7 +406,18 @@ async fn reserve(
                         one.addresses.join(", ")
                     ),
                 )
-            });
+            })?;
+            if owner::owner(one.comment.as_deref()).is_none() {
+                // Unmarked, as the upstream provider leaves its records: taken over, and
+                // marked first, so no other claim of the same host name can take it too.
+                let marked = owner::mark_over(claim, one.comment.as_deref());
+                target
+                    .wapi
+                    .set_comment(&one.reference, &marked)
+                    .await
+                    .map_err(wapi_failed)?;
+            }
+            return Ok(found);
         }
         many => {
             return Err(Blocked::retry(
@@ -415,6 +445,7 @@ async fn reserve(
                 })
                 .cloned()
                 .collect(),
+            comment: owner::mark(claim),
         };
         match target.wapi.reserve(target.kind, &request).await {
             Ok(record) => {
@@ -520,11 +551,17 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
     }
     let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
     if let Some(host) = hostname::recorded(claim) {
+        let own_address = addresses
+            .get_opt(&claim.name_any())
+            .await?
+            .filter(|a| a.spec.claim_ref.name == claim.name_any())
+            .map(|a| a.spec.address);
+        let own_address = own_address.as_deref();
         let failure = match pool {
-            Some(pool) => free_in_infoblox(ctx, pool, &host)
+            Some(pool) => free_in_infoblox(ctx, claim, pool, &host, own_address)
                 .await?
                 .map(|b| b.decision.message),
-            None => without_pool(ctx, claim, &host, &addresses).await?,
+            None => without_pool(ctx, claim, &host, own_address).await?,
         };
         if let Some(message) = failure {
             let decision = Decision::new(READY, false, "ReleaseFailed", message);
@@ -562,28 +599,24 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
 }
 
 /// Release once the pool is gone: through the location recorded on the claim, else only a
-/// warning, since a missing pool must not block teardown (CAPI contract §5.3). `Some` when
-/// Infoblox could not confirm.
+/// warning, since a missing pool must not block teardown (CAPI contract §5.3). `own_address`
+/// is the claim's IPAddress's. `Some` when Infoblox could not confirm.
 async fn without_pool(
     ctx: &Context,
     claim: &IPAddressClaim,
     host: &str,
-    addresses: &Api<IPAddress>,
+    own_address: Option<&str>,
 ) -> Result<Option<String>, kube::Error> {
     let ns = claim.namespace().unwrap_or_default();
-    let own_address = addresses
-        .get_opt(&claim.name_any())
-        .await?
-        .filter(|a| a.spec.claim_ref.name == claim.name_any())
-        .map(|a| a.spec.address);
     Ok(match Location::recorded(claim) {
         Some(location) => {
             match orphan_release::release(
                 &ctx.client,
                 &ctx.config.secret_namespace,
                 &location,
+                &owner::claim_id(claim),
                 host,
-                own_address.as_deref(),
+                own_address,
             )
             .await?
             {
@@ -607,11 +640,14 @@ async fn without_pool(
 }
 
 /// Deletes the claim's reservation(s) in the pool's network view; a host record that also holds
-/// addresses outside the pool's subnets keeps those. `Some` when Infoblox could not confirm.
+/// addresses outside the pool's subnets keeps those, and one another claim owns is left alone
+/// ([`release_plan`]). `Some` when Infoblox could not confirm.
 async fn free_in_infoblox(
     ctx: &Context,
+    claim: &IPAddressClaim,
     pool: InfobloxIPPool,
     host: &str,
+    own_address: Option<&str>,
 ) -> Result<Option<Blocked>, kube::Error> {
     let target = match target(ctx, pool).await? {
         Ok(t) => t,
@@ -636,18 +672,14 @@ async fn free_in_infoblox(
         Ok(r) => r,
         Err(e) => return Ok(failed(e)),
     };
-    for record in records {
-        let keep: Vec<&str> = record
-            .addresses
-            .iter()
-            .map(String::as_str)
-            .filter(|a| {
-                a.parse::<std::net::IpAddr>()
-                    .map(|ip| !target.subnets.iter().any(|(n, _)| n.contains(&ip)))
-                    .unwrap_or(true)
-            })
-            .collect();
-        if let Err(e) = target.wapi.release(&record, &keep).await {
+    let claim = owner::claim_id(claim);
+    let subnets: Vec<ipnet::IpNet> = target.subnets.iter().map(|(n, _)| *n).collect();
+    for record in &records {
+        let Some(keep) = release_plan::keep(record, &claim, own_address, &subnets) else {
+            tracing::info!(host, network_view = %nv, kind = what, comment = ?record.comment, "not this claim's; left in Infoblox");
+            continue;
+        };
+        if let Err(e) = target.wapi.release(record, &keep).await {
             return Ok(failed(e));
         }
         tracing::info!(host, network_view = %nv, kind = what, "released in Infoblox");

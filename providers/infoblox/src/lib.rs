@@ -11,8 +11,11 @@ pub mod hostname;
 pub mod instance_controller;
 pub mod k0rdent_provider;
 pub mod location;
+pub mod name_lock;
 pub mod orphan_release;
+pub mod owner;
 pub mod pool_controller;
+pub mod release_plan;
 pub mod report;
 pub mod wapi;
 

@@ -2,17 +2,17 @@
 //! happens when someone strips it; the reservation must still not leak. The claim's recorded
 //! [`Location`] names the instance and network view, its host name finds the reservation, and
 //! only the claim's own address (from its IPAddress) is freed: a host record that the v4 and
-//! the v6 claim of one Machine share keeps the other claim's address. Without the IPAddress
+//! the v6 claim of one Machine share keeps the other claim's address, and one that another
+//! claim's owner mark names is left alone ([`crate::release_plan`]). Without the IPAddress
 //! (gone after an earlier pass freed the address, or never written) nothing is freed: an
 //! empty search means there is nothing left, anything found is reported instead.
-
-use std::net::IpAddr;
 
 use kube::{Api, Client};
 
 use crate::api::InfobloxInstance;
 use crate::connect;
 use crate::location::Location;
+use crate::release_plan;
 
 pub enum Outcome {
     /// Infoblox confirmed, or held nothing of this claim any more.
@@ -25,20 +25,13 @@ pub enum Outcome {
     Skipped(String),
 }
 
-/// Whether two spellings name one address (IPv6 has many).
-fn same_address(a: &str, b: &str) -> bool {
-    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
-}
-
 /// Frees `address` (the claim's IPAddress, when it still exists) of the reservation named
-/// `host` at `location`.
+/// `host` at `location`, if it is `claim`'s ([`crate::owner::claim_id`]) or unmarked.
 pub async fn release(
     client: &Client,
     secret_namespace: &str,
     location: &Location,
+    claim: &str,
     host: &str,
     address: Option<&str>,
 ) -> Result<Outcome, kube::Error> {
@@ -80,32 +73,14 @@ pub async fn release(
             held.join(", ")
         )));
     };
-    for record in records {
-        if !record.addresses.iter().any(|a| same_address(a, address)) {
+    for record in &records {
+        let Some(keep) = release_plan::keep(record, claim, Some(address), &[]) else {
             continue;
-        }
-        let keep: Vec<&str> = record
-            .addresses
-            .iter()
-            .map(String::as_str)
-            .filter(|a| !same_address(a, address))
-            .collect();
-        if let Err(e) = wapi.release(&record, &keep).await {
+        };
+        if let Err(e) = wapi.release(record, &keep).await {
             return Ok(failed(&e));
         }
         tracing::info!(host, address, network_view = %nv, kind = what, "released in Infoblox without the pool");
     }
     Ok(Outcome::Released)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_address;
-
-    #[test]
-    fn addresses_compare_by_value() {
-        assert!(same_address("2001:db8::1", "2001:0db8:0:0::1"));
-        assert!(same_address("10.0.1.2", "10.0.1.2"));
-        assert!(!same_address("10.0.1.2", "10.0.1.20"));
-    }
 }

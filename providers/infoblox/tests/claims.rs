@@ -161,11 +161,13 @@ async fn a_full_subnet_falls_through_and_all_full_is_pool_exhausted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_record_left_by_a_crash_before_the_kubernetes_write_is_adopted_not_duplicated() {
     let env = setup("ib-crash").await;
-    // The operator reserved 10.0.1.5 for c1, then died before writing the IPAddress.
+    // The operator reserved 10.0.1.5 for c1, marked as c1's, then died before writing the
+    // IPAddress.
+    let mark = format!("ipam-operator: IPAddressClaim {}/c1", env.ns.name);
     env.sim
         .seed(
             json!({"hosts": [{"name": "c1", "network_view": "nv", "configure_for_dns": false,
-                                "ipv4addrs": [{"ipv4addr": "10.0.1.5"}]}]}),
+                                "ipv4addrs": [{"ipv4addr": "10.0.1.5"}], "comment": mark}]}),
         )
         .await;
     env.pool("p", json!({})).await;
@@ -174,7 +176,9 @@ async fn a_record_left_by_a_crash_before_the_kubernetes_write_is_adopted_not_dup
 
     let address = env.allocated("c1").await;
     assert_eq!(address.spec.address, "10.0.1.5", "the existing reservation");
-    assert_eq!(env.sim.hosts_named("c1").await.len(), 1, "no second record");
+    let hosts = env.sim.hosts_named("c1").await;
+    assert_eq!(hosts.len(), 1, "no second record: {hosts:?}");
+    assert_eq!(hosts[0]["comment"], mark, "left as it was");
     env.finish().await;
 }
 

@@ -83,6 +83,7 @@ async fn errors_are_classified_and_name_no_credential() {
         dns_view: None,
         subnet: "10.0.0.0/30".parse().unwrap(),
         exclude: vec![],
+        comment: String::new(),
     };
     wapi.create_host(&request("a")).await.unwrap();
     let err = wapi.create_host(&request("a")).await.unwrap_err();
@@ -207,6 +208,7 @@ async fn only_idempotent_calls_are_retried() {
         dns_view: None,
         subnet: "10.0.0.0/24".parse().unwrap(),
         exclude: vec![],
+        comment: String::new(),
     };
     let err = wapi.create_host(&request).await.unwrap_err();
     assert!(

@@ -57,6 +57,9 @@ pub struct HostRecord {
     pub ipv4addrs: Vec<HostAddress>,
     #[serde(default)]
     pub ipv6addrs: Vec<HostAddress>,
+    /// Who the record belongs to (see `crate::owner`).
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 impl HostRecord {
@@ -68,7 +71,7 @@ impl HostRecord {
     }
 }
 
-const HOST_FIELDS: &str = "name,view,network_view,ipv4addrs,ipv6addrs";
+const HOST_FIELDS: &str = "name,view,network_view,ipv4addrs,ipv6addrs,comment";
 
 /// Where a new host record goes: its name, network view, DNS registration, and the subnet
 /// its address comes from.
@@ -82,6 +85,8 @@ pub struct HostRequest {
     /// Addresses `nextavailableip` must skip, e.g. the pool's gateway, which Infoblox does
     /// not know to hold back unless a record reserves it.
     pub exclude: Vec<String>,
+    /// The owner mark to write (`crate::owner::mark`).
+    pub comment: String,
 }
 
 impl HostRequest {
@@ -182,6 +187,7 @@ impl WapiClient {
             "configure_for_dns": request.dns_view.is_some(),
             "ipv4addrs": v4,
             "ipv6addrs": v6,
+            "comment": request.comment,
         });
         if let Some(view) = &request.dns_view {
             body["view"] = json!(view);
@@ -201,5 +207,12 @@ impl WapiClient {
             "ipv6addrs": v6.iter().map(|a| json!({"ipv6addr": a})).collect::<Vec<_>>(),
         });
         self.update(reference, &body).await.map(|_| ())
+    }
+
+    /// Replaces the comment of the object at `reference`, nothing else.
+    pub async fn set_comment(&self, reference: &str, comment: &str) -> Result<(), WapiError> {
+        self.update(reference, &json!({ "comment": comment }))
+            .await
+            .map(|_| ())
     }
 }

@@ -30,6 +30,8 @@ pub struct Reservation {
     pub kind: Kind,
     pub reference: String,
     pub addresses: Vec<String>,
+    /// Who it belongs to (see `crate::owner`).
+    pub comment: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -38,9 +40,11 @@ struct Fixed {
     reference: String,
     #[serde(default)]
     ipv4addr: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
 }
 
-const FIXED_FIELDS: &str = "name,network_view,ipv4addr,mac";
+const FIXED_FIELDS: &str = "name,network_view,ipv4addr,mac,comment";
 /// The MAC of a reservation no DHCP client claims: the address is only held.
 const NO_MAC: &str = "00:00:00:00:00:00";
 
@@ -60,6 +64,7 @@ impl WapiClient {
                     kind,
                     addresses: h.addresses().map(String::from).collect(),
                     reference: h.reference,
+                    comment: h.comment,
                 })
                 .collect()),
             Kind::FixedAddress => {
@@ -76,6 +81,7 @@ impl WapiClient {
                         kind,
                         addresses: f.ipv4addr.into_iter().collect(),
                         reference: f.reference,
+                        comment: f.comment,
                     })
                     .collect())
             }
@@ -95,6 +101,7 @@ impl WapiClient {
                     kind,
                     addresses: h.addresses().map(String::from).collect(),
                     reference: h.reference,
+                    comment: h.comment,
                 })
             }
             Kind::FixedAddress => {
@@ -103,12 +110,14 @@ impl WapiClient {
                     "network_view": request.network_view,
                     "ipv4addr": request.next_available(),
                     "mac": NO_MAC,
+                    "comment": request.comment,
                 });
                 let f: Fixed = self.create("fixedaddress", &body, FIXED_FIELDS).await?;
                 Ok(Reservation {
                     kind,
                     addresses: f.ipv4addr.into_iter().collect(),
                     reference: f.reference,
+                    comment: f.comment,
                 })
             }
         }

@@ -110,6 +110,11 @@ impl Env {
     }
 
     pub async fn pool(&self, name: &str, extra: Value) -> InfobloxIPPool {
+        self.pool_in(&self.ns.name, name, extra).await
+    }
+
+    /// [`Env::pool`] in namespace `ns`, for the test's operator to serve too.
+    pub async fn pool_in(&self, ns: &str, name: &str, extra: Value) -> InfobloxIPPool {
         let mut spec = json!({
             "instance": {"name": self.instance},
             "networkView": "nv",
@@ -119,7 +124,7 @@ impl Env {
             spec[k] = v.clone();
         }
         create(
-            &self.pools(),
+            &Api::namespaced(self.ns.client.clone(), ns),
             json!({"apiVersion": "ipam.cluster.x-k8s.io/v1alpha1", "kind": "InfobloxIPPool",
                    "metadata": {"name": name, "labels": {"cluster.x-k8s.io/watch-filter": self.ns.name}},
                    "spec": spec}),
@@ -128,8 +133,13 @@ impl Env {
     }
 
     pub async fn claim(&self, name: &str, pool: &str) -> IPAddressClaim {
+        self.claim_in(&self.ns.name, name, pool).await
+    }
+
+    /// [`Env::claim`] in namespace `ns`.
+    pub async fn claim_in(&self, ns: &str, name: &str, pool: &str) -> IPAddressClaim {
         create(
-            &self.claims(),
+            &Api::namespaced(self.ns.client.clone(), ns),
             json!({"apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddressClaim",
                    "metadata": {"name": name, "labels": {"cluster.x-k8s.io/watch-filter": self.ns.name}},
                    "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InfobloxIPPool", "name": pool}}}),
@@ -139,9 +149,19 @@ impl Env {
 
     /// Runs the Infoblox controllers for this namespace until the returned sender drops.
     pub fn operator(&self) -> tokio::sync::oneshot::Sender<()> {
+        self.operator_in(Some(self.ns.name.clone()))
+    }
+
+    /// [`Env::operator`] for every namespace; it still serves only objects labelled with this
+    /// test's watch filter, so other tests' objects are left alone.
+    pub fn operator_in_all_namespaces(&self) -> tokio::sync::oneshot::Sender<()> {
+        self.operator_in(None)
+    }
+
+    fn operator_in(&self, namespace: Option<String>) -> tokio::sync::oneshot::Sender<()> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = ipam_infoblox::Config {
-            namespace: Some(self.ns.name.clone()),
+            namespace,
             watch_filter: Some(self.ns.name.clone()),
             secret_namespace: self.ns.name.clone(),
             concurrency: 4,
@@ -165,7 +185,12 @@ impl Env {
 
     /// The claim's `Ready` condition as (status, message), once its reason is `reason`.
     pub async fn claim_reason(&self, name: &str, reason: &str) -> (String, String) {
-        let api = self.claims();
+        self.claim_reason_in(&self.ns.name, name, reason).await
+    }
+
+    /// [`Env::claim_reason`] in namespace `ns`.
+    pub async fn claim_reason_in(&self, ns: &str, name: &str, reason: &str) -> (String, String) {
+        let api: Api<IPAddressClaim> = Api::namespaced(self.ns.client.clone(), ns);
         eventually(
             30,
             &format!("claim {name} Ready reason {reason}"),
@@ -218,7 +243,16 @@ impl Env {
 
     /// The IPAddress of an allocated claim.
     pub async fn allocated(&self, name: &str) -> IPAddress {
-        let (claims, addresses) = (self.claims(), self.addresses());
+        self.allocated_in(&self.ns.name, name).await
+    }
+
+    /// [`Env::allocated`] in namespace `ns`.
+    pub async fn allocated_in(&self, ns: &str, name: &str) -> IPAddress {
+        let client = &self.ns.client;
+        let (claims, addresses): (Api<IPAddressClaim>, Api<IPAddress>) = (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        );
         eventually(30, &format!("claim {name} allocated"), || async {
             let claim = claims.get(name).await.ok()?;
             let reference = claim.status?.address_ref?;
