@@ -8,8 +8,9 @@
 //! record is marked with its claim ([`crate::owner`]): one found under the same name that
 //! another claim owns is neither adopted (`HostnameConflict`) nor freed.
 //! Release deletes the record and keeps the claim finalizer until Infoblox confirms. The
-//! instance, network view and kind are recorded on the claim too ([`crate::location`]), so
-//! release still frees the claim's address when the pool is gone.
+//! instance, network view and kind are recorded on the claim too ([`crate::location`]), and
+//! release goes there, so it still frees the claim's address when the pool is gone or was
+//! edited since.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -639,16 +640,21 @@ async fn without_pool(
     })
 }
 
-/// Deletes the claim's reservation(s) in the pool's network view; a host record that also holds
-/// addresses outside the pool's subnets keeps those, and one another claim owns is left alone
-/// ([`release_plan`]). `Some` when Infoblox could not confirm.
+/// Deletes the claim's reservation(s) where it was made: at the location recorded on the claim,
+/// else (claims allocated before locations were recorded) at the pool's. A host record that
+/// also holds addresses outside the pool's subnets keeps those, and one another claim owns is
+/// left alone ([`release_plan`]). `Some` when Infoblox could not confirm.
 async fn free_in_infoblox(
     ctx: &Context,
     claim: &IPAddressClaim,
-    pool: InfobloxIPPool,
+    mut pool: InfobloxIPPool,
     host: &str,
     own_address: Option<&str>,
 ) -> Result<Option<Blocked>, kube::Error> {
+    // The pool may have been pointed at another instance or network view since allocation.
+    if let Some(location) = Location::recorded(claim) {
+        location.applied_to(&mut pool.spec);
+    }
     let target = match target(ctx, pool).await? {
         Ok(t) => t,
         Err(mut blocked) => {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use ipam_kube_support::capi::IPAddressClaim;
 use kube::ResourceExt;
 
+use crate::api::{InfobloxIPPoolSpec, Reservation};
 use crate::wapi::Kind;
 
 /// The same keys a k0rdent ClusterIPAMClaim uses to choose the instance and network view.
@@ -45,6 +46,18 @@ impl Location {
             network_view: get(NETWORK_VIEW_ANNOTATION)?,
             kind,
         })
+    }
+
+    /// `pool` as it was when this location was recorded: its instance, network view and
+    /// reservation kind. Release goes there, not to what the pool says now, so a pool edited
+    /// after allocation does not leave the reservation behind.
+    pub fn applied_to(&self, pool: &mut InfobloxIPPoolSpec) {
+        pool.instance.name = self.instance.clone();
+        pool.network_view = Some(self.network_view.clone());
+        pool.reservation = Some(match self.kind {
+            Kind::HostRecord => Reservation::HostRecord,
+            Kind::FixedAddress => Reservation::FixedAddress,
+        });
     }
 
     /// The annotations that record this location.

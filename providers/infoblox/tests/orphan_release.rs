@@ -1,6 +1,7 @@
-//! Release after the InfobloxIPPool is gone (its finalizer stripped by hand): the location the
-//! claim recorded at allocation still finds and frees the reservation, and only the claim's
-//! own address of it.
+//! Release through the location the claim recorded at allocation: after the InfobloxIPPool is
+//! gone (its finalizer stripped by hand) it still finds and frees the reservation, and only the
+//! claim's own address of it; after the pool was pointed at another network view it frees the
+//! reservation where it was made.
 
 mod common;
 
@@ -173,6 +174,57 @@ async fn a_release_without_pool_or_recorded_location_warns_and_lets_the_claim_go
         env.sim.hosts_named("c1").await.len(),
         1,
         "nothing can tell which address to free, so nothing is"
+    );
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_moved_to_another_network_view_releases_where_the_claim_was_allocated() {
+    let env = setup("ib-moved").await;
+    // The same network in a second view, so the edited pool is valid there too.
+    env.sim
+        .seed(json!({"network_views": ["nv2"],
+                     "networks": [{"network": "10.0.1.0/29", "network_view": "nv2"}]}))
+        .await;
+    let _operator = env.operator();
+    env.pool("p", json!({})).await;
+    env.claim("c1", "p").await;
+    env.allocated("c1").await;
+    let hosts = env.sim.hosts_named("c1").await;
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert_eq!(hosts[0]["network_view"], "nv");
+
+    // Nothing in the CRD holds networkView still: the API server takes the edit.
+    env.pools()
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"networkView": "nv2"}})),
+        )
+        .await
+        .unwrap();
+    eventually(30, "the pool Ready in nv2", || async {
+        let p = env.pools().get("p").await.ok()?;
+        let ready = p
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready" && c.status == "True")?;
+        (p.spec.network_view.as_deref() == Some("nv2")
+            && ready.observed_generation == p.metadata.generation)
+            .then_some(())
+    })
+    .await;
+
+    env.claims()
+        .delete("c1", &Default::default())
+        .await
+        .unwrap();
+    gone(&env.claims(), "c1").await;
+    assert!(
+        env.sim.hosts().await.is_empty(),
+        "the record in nv is freed, not leaked: {:?}",
+        env.sim.hosts().await
     );
     env.finish().await;
 }
