@@ -248,16 +248,23 @@ impl Ledger {
         let slot = self.slot(pool);
         let _slot = slot.lock().await;
         let api = self.api();
-        let records = api
-            .list(&ListParams::default().labels(&format!("{POOL_LABEL}={}", pool.digest())))
-            .await?;
-        for record in records {
-            if record.spec.pool == pool.identity() {
-                delete_record(&api, &record).await?;
-            }
+        for record in self.records(pool).await? {
+            delete_record(&api, &record).await?;
         }
         self.forget(pool);
         Ok(())
+    }
+
+    /// The records of `pool`, read from the API server.
+    pub async fn records(&self, pool: &PoolKey) -> Result<Vec<AddressAllocation>, kube::Error> {
+        let records = self
+            .api()
+            .list(&ListParams::default().labels(&format!("{POOL_LABEL}={}", pool.digest())))
+            .await?;
+        Ok(records
+            .into_iter()
+            .filter(|r| r.spec.pool == pool.identity())
+            .collect())
     }
 
     /// Creates the record for (pool, address) held by `claim`. `Ok(None)`: `claim` holds it
@@ -339,15 +346,12 @@ impl Ledger {
             pool: pool.clone(),
             source,
         };
-        let records = self
-            .api()
-            .list(&ListParams::default().labels(&format!("{POOL_LABEL}={}", pool.digest())))
+        let mut held: HashMap<String, ClaimIdentity> = self
+            .records(pool)
             .await
-            .map_err(api_err)?;
-        let mut held: HashMap<String, ClaimIdentity> = records
+            .map_err(api_err)?
             .into_iter()
-            .filter(|r| r.spec.pool == pool.identity())
-            .map(|r| (r.spec.address.clone(), r.spec.claim))
+            .map(|r| (r.spec.address, r.spec.claim))
             .collect();
         for (address, claim) in existing {
             if held.contains_key(address) {

@@ -13,6 +13,7 @@ pub mod orphans;
 pub mod pool_controller;
 pub mod pool_key;
 pub mod pool_object;
+pub mod stale_records;
 pub mod stores;
 pub mod webhook;
 
@@ -47,7 +48,10 @@ pub async fn run(
     // Not ready until the controllers below exist and have registered their caches.
     let building = ipam_kube_support::readiness::pending("in-cluster controllers");
     let ledger = ledger::Ledger::new(client.clone());
+    // Claims waiting on a pool hear of its releases through these: the Cluster API claims
+    // and Metal3's IPClaims.
     let (notifier, released) = claim_controller::release_channel();
+    let (m3_notifier, m3_released) = claim_controller::release_channel();
     let clusters = ipam_kube_support::capi_cluster::discover(&client).await;
     let recorder = Recorder::new(client.clone(), reporter);
     let parts = claim_controller::Parts {
@@ -64,11 +68,11 @@ pub async fn run(
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
-    let claim_run = claim_controller::run(parts, &config, released, notifier, signal());
     let pool_run = pool_controller::run(
         client.clone(),
         ledger.clone(),
         recorder.clone(),
+        notifier.clone(),
         &config,
         config.api::<InClusterIPPool>(&client),
         signal(),
@@ -81,13 +85,21 @@ pub async fn run(
             client.clone(),
             ledger.clone(),
             recorder.clone(),
+            notifier.clone(),
             &config,
             Api::<GlobalInClusterIPPool>::all(client.clone()),
             signal(),
         )
     });
     let metal3_run = config.metal3.then(|| {
-        let (m3_notifier, m3_released) = claim_controller::release_channel();
+        let pools = metal3::pool_controller::run(
+            client.clone(),
+            ledger.clone(),
+            vec![notifier.clone(), m3_notifier.clone()],
+            &config,
+            clusters.clone(),
+            signal(),
+        );
         let claims = metal3::claim_controller::run(
             client.clone(),
             ledger.clone(),
@@ -96,15 +108,9 @@ pub async fn run(
             m3_notifier,
             signal(),
         );
-        let pools = metal3::pool_controller::run(
-            client.clone(),
-            ledger.clone(),
-            &config,
-            clusters,
-            signal(),
-        );
         futures::future::join(claims, pools)
     });
+    let claim_run = claim_controller::run(parts, &config, released, notifier, signal());
     // A switched-off controller is a future that is done at once.
     let (global_run, metal3_run) = (
         OptionFuture::from(global_run),

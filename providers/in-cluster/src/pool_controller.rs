@@ -17,11 +17,11 @@ use serde_json::json;
 use crate::api::capi::IPAddress;
 use crate::api::capi::keys::POOL_FINALIZER;
 use crate::api::pool::AddressCounts;
-use crate::claim_controller::address_in_pool;
+use crate::claim_controller::{ReleaseNotifier, address_in_pool};
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::pool_object::PoolObject;
-use crate::stores;
+use crate::{stale_records, stores};
 
 pub const MANAGER: &str = "ipam-operator-pools";
 
@@ -31,6 +31,9 @@ pub struct Context {
     pub ledger: Ledger,
     pub addresses: Store<IPAddress>,
     pub caches_ready: stores::CachesReady,
+    pub sweeper: stale_records::Sweeper,
+    /// Told when a sweep frees an address, for the claims waiting on the pool.
+    pub released: Vec<ReleaseNotifier>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +72,12 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
 
     if pool.meta().deletion_timestamp.is_some() {
         if in_use.is_empty() {
+            // Records of claims that vanished mid-allocation must not outlive the pool.
+            ctx.ledger.purge(&key).await.map_err(err)?;
+            ctx.sweeper.forget(&key);
             finalizers::remove(&pools, pool.as_ref(), POOL_FINALIZER)
                 .await
                 .map_err(err)?;
-            ctx.ledger.forget(&key);
             pool_gauges(&key, None);
         } else {
             let d = Decision::new(
@@ -166,7 +171,13 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
             tracing::warn!(error = %e, "cannot publish event");
         }
     }
-    Ok(Action::await_change())
+    let present = in_use.iter().map(|a| a.spec.address.clone()).collect();
+    let next = ctx
+        .sweeper
+        .sweep(&ctx.client, &ctx.ledger, &key, &present, &ctx.released)
+        .await
+        .map_err(err)?;
+    Ok(Action::requeue(next))
 }
 
 async fn write_status<P: PoolObject>(
@@ -216,6 +227,7 @@ pub fn run<P: PoolObject, S>(
     client: Client,
     ledger: Ledger,
     recorder: Recorder,
+    released: ReleaseNotifier,
     config: &Config,
     pools: Api<P>,
     shutdown: S,
@@ -233,6 +245,8 @@ where
         ledger,
         addresses,
         caches_ready,
+        sweeper: Default::default(),
+        released: vec![released],
     });
     ipam_kube_support::readiness::controller(pools, config.watcher())
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))

@@ -246,6 +246,70 @@ async fn overlapping_pools_of_one_namespace_never_share_an_address() {
     ns.delete().await;
 }
 
+/// A claim deleted while it was being given an address can leave an allocation record with no
+/// IPAddress behind; the pool's sweep frees it, and a claim waiting for the address gets it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_left_by_a_vanished_claim_is_swept_and_its_address_reused() {
+    use ipam_in_cluster::api::allocation::{
+        AddressAllocationSpec, CLAIM_UID_LABEL, ClaimIdentity, POOL_LABEL, allocation_name,
+    };
+    use ipam_in_cluster::pool_key::PoolKey;
+
+    let ns = setup("sweep").await;
+    let _operator = operator(&ns);
+    let (claims, addresses) = (ns.api::<IPAddressClaim>(), ns.api::<IPAddress>());
+    create(
+        &pools(&ns),
+        pool("p", json!({"addresses": ["10.0.23.1"], "prefix": 24})),
+    )
+    .await;
+    // What the vanished claim left: its record, and nothing else.
+    let key = PoolKey::namespaced("ipam.cluster.x-k8s.io", "InClusterIPPool", &ns.name, "p");
+    let ip = "10.0.23.1".parse().unwrap();
+    let ghost = ClaimIdentity {
+        api_group: "ipam.cluster.x-k8s.io".into(),
+        kind: "IPAddressClaim".into(),
+        namespace: ns.name.clone(),
+        name: "ghost".into(),
+        uid: "4b1d0000-0000-4000-8000-000000000000".into(),
+    };
+    let record = AddressAllocation {
+        metadata: kube::api::ObjectMeta {
+            name: Some(allocation_name(&key, ip)),
+            labels: Some(
+                [
+                    (POOL_LABEL.to_string(), key.digest()),
+                    (CLAIM_UID_LABEL.to_string(), ghost.uid.clone()),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        },
+        spec: AddressAllocationSpec {
+            pool: key.identity(),
+            address: "10.0.23.1".into(),
+            claim: ghost,
+        },
+    };
+    let records = Api::<AddressAllocation>::all(ns.client.clone());
+    let record = records.create(&Default::default(), &record).await.unwrap();
+
+    create(&claims, claim("late", "InClusterIPPool", "p")).await;
+    let (status, _) = ready_reason(&claims, "late", "PoolExhausted").await;
+    assert_eq!(status, "False", "the record holds the only address");
+    // Within the settling time plus a margin, the sweep frees it and the waiting claim gets it.
+    let address = eventually(60, "the late claim allocated", || async {
+        let reference = claims.get("late").await.ok()?.status?.address_ref?;
+        addresses.get_opt(&reference.name).await.ok().flatten()
+    })
+    .await;
+    assert_eq!(address.spec.address, "10.0.23.1");
+    let now = records.get(&record.name_any()).await.unwrap();
+    assert_ne!(now.uid(), record.uid(), "the ghost's record was replaced");
+    assert_eq!(now.spec.claim.name, "late");
+    ns.delete().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_pool_is_reported_and_the_claim_served_once_it_exists() {
     let ns = setup("nopool").await;

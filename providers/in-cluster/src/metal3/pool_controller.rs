@@ -19,12 +19,13 @@ use serde_json::json;
 
 use crate::api::capi;
 use crate::api::capi::keys::{CLUSTER_NAME_LABEL, PAUSED_ANNOTATION};
+use crate::claim_controller::ReleaseNotifier;
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::metal3::addresses;
 use crate::metal3::api::*;
 use crate::metal3::{orphans, pool};
-use crate::stores;
+use crate::{stale_records, stores};
 
 pub const MANAGER: &str = "ipam-operator-metal3-pools";
 pub const EXHAUSTED: &str = "Exhausted";
@@ -40,6 +41,9 @@ pub struct Context {
     pub caches_ready: stores::CachesReady,
     /// The Cluster API `Cluster` kind, when its CRD is installed.
     pub clusters: Option<ApiResource>,
+    pub sweeper: stale_records::Sweeper,
+    /// Told when a sweep frees an address: Cluster API claims and IPClaims both draw here.
+    pub released: Vec<ReleaseNotifier>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,7 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
     if ippool.meta().deletion_timestamp.is_some() {
         if existing.is_empty() {
             ctx.ledger.purge(&key).await.map_err(err)?;
+            ctx.sweeper.forget(&key);
             finalizers::remove(&pools, ippool.as_ref(), POOL_FINALIZER)
                 .await
                 .map_err(err)?;
@@ -151,7 +156,16 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
     write_status(&pools, &ippool, &existing, &decisions)
         .await
         .map_err(err)?;
-    Ok(Action::await_change())
+    let present = existing
+        .iter()
+        .map(|(address, _)| address.clone())
+        .collect();
+    let next = ctx
+        .sweeper
+        .sweep(&ctx.client, &ctx.ledger, &key, &present, &ctx.released)
+        .await
+        .map_err(err)?;
+    Ok(Action::requeue(next))
 }
 
 enum ClusterState {
@@ -272,6 +286,7 @@ fn error_policy(ippool: Arc<IPPool>, error: &Error, _: Arc<Context>) -> Action {
 pub fn run<S>(
     client: Client,
     ledger: Ledger,
+    released: Vec<ReleaseNotifier>,
     config: &Config,
     clusters: Option<ApiResource>,
     shutdown: S,
@@ -298,6 +313,8 @@ where
         claims,
         caches_ready,
         clusters,
+        sweeper: Default::default(),
+        released,
     });
     ipam_kube_support::readiness::controller(config.api::<IPPool>(&client), config.watcher())
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))

@@ -1,0 +1,109 @@
+//! Allocation records that stand for no address object and whose claim is gone.
+//!
+//! A record is written before its address object. Were the claim deleted in between (the API
+//! server can delete a claim whose finalizer is being added at that very moment), nothing else
+//! would ever delete the record, and its address would stay taken for good. The pool
+//! controllers sweep such records on every pass, and at least every [`SWEEP_INTERVAL`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::{Api, Client, ResourceExt};
+
+use crate::api::allocation::ClaimIdentity;
+use crate::api::capi::IPAddressClaim;
+use crate::claim_controller::ReleaseNotifier;
+use crate::ledger::Ledger;
+use crate::metal3::api::IPClaim;
+use crate::pool_key::PoolKey;
+
+/// How often a pool is swept when nothing else brings its controller back.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
+/// A record younger than this is left alone: its address object may be written but not yet
+/// in the controller's cache.
+const SETTLED_AFTER: Duration = Duration::from_secs(30);
+
+/// Sweeps each pool at most once per [`SETTLED_AFTER`]: a pool's controller runs on every
+/// change of its addresses, and a burst of claims must not mean a list of records per claim.
+#[derive(Default)]
+pub struct Sweeper {
+    last: Mutex<HashMap<PoolKey, Instant>>,
+}
+
+impl Sweeper {
+    /// Frees the records of `pool` whose address is not among `present` (the pool's address
+    /// objects) and whose claim no longer exists, checked live, and tells `released` when it
+    /// did. Returns when to look again: sooner than the sweep interval when this pass was
+    /// skipped, or when a suspect record is still too young to judge.
+    pub async fn sweep(
+        &self,
+        client: &Client,
+        ledger: &Ledger,
+        pool: &PoolKey,
+        present: &HashSet<String>,
+        released: &[ReleaseNotifier],
+    ) -> Result<Duration, kube::Error> {
+        {
+            let mut last = self.last.lock().expect("sweeper lock");
+            if let Some(at) = last.get(pool)
+                && at.elapsed() < SETTLED_AFTER
+            {
+                return Ok(SETTLED_AFTER - at.elapsed());
+            }
+            last.insert(pool.clone(), Instant::now());
+        }
+        let mut next = SWEEP_INTERVAL;
+        let now = k8s_openapi::jiff::Timestamp::now();
+        for record in ledger.records(pool).await? {
+            let claim = &record.spec.claim;
+            // No uid: recorded from an address object before its claim existed (clusterctl
+            // move); the claim adopts it when it comes.
+            if claim.uid.is_empty() || present.contains(&record.spec.address) {
+                continue;
+            }
+            let age = record
+                .creation_timestamp()
+                .and_then(|t| Duration::try_from(now.duration_since(t.0)).ok())
+                .unwrap_or_default();
+            if age < SETTLED_AFTER {
+                next = next.min(SETTLED_AFTER - age);
+                continue;
+            }
+            if lives(client, claim).await? {
+                continue;
+            }
+            tracing::info!(%pool, address = %record.spec.address, claim = %claim.engine_key(),
+                "freeing an allocation record whose claim is gone");
+            ledger.release(pool, claim).await?;
+            for waiting in released {
+                waiting.send(pool.clone());
+            }
+        }
+        Ok(next)
+    }
+
+    /// Forgets a deleted pool.
+    pub fn forget(&self, pool: &PoolKey) {
+        self.last.lock().expect("sweeper lock").remove(pool);
+    }
+}
+
+/// Whether the very claim (same uid) still exists. A claim of a kind this operator does not
+/// serve is taken to live: its records are not this sweep's to judge.
+async fn lives(client: &Client, claim: &ClaimIdentity) -> Result<bool, kube::Error> {
+    let ns = &claim.namespace;
+    let uid = match claim.kind.as_str() {
+        "IPAddressClaim" => Api::<IPAddressClaim>::namespaced(client.clone(), ns)
+            .get_opt(&claim.name)
+            .await?
+            .and_then(|c| c.uid()),
+        "IPClaim" => Api::<IPClaim>::namespaced(client.clone(), ns)
+            .get_opt(&claim.name)
+            .await?
+            .and_then(|c| c.uid()),
+        _ => return Ok(true),
+    };
+    Ok(uid.as_deref() == Some(claim.uid.as_str()))
+}
