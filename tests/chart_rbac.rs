@@ -37,19 +37,7 @@ async fn the_charts_service_account_can_do_a_full_allocation_flow() {
     );
     assert!(!can("delete", "ipaddressclaims.ipam.cluster.x-k8s.io"));
 
-    let operator = Operator::start(
-        &ns.name,
-        &[
-            "--namespace",
-            &ns.name,
-            "--controllers",
-            &controllers,
-            "--leader-elect",
-            "--leader-election-namespace",
-            &ns.name,
-        ],
-        &[("KUBE_RS_DEBUG_IMPERSONATE_USER", &user)],
-    );
+    let operator = chart::operator(&ns.name, &user, &controllers);
 
     let pool: InClusterIPPool = serde_json::from_value(json!({
         "apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "InClusterIPPool",
@@ -112,7 +100,7 @@ fn assert_never_forbidden(operator: &Operator) {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_every_switch_on_the_charts_account_serves_every_backend_and_face() {
     use ipam_in_cluster::metal3::api::{IPClaim, IPPool};
-    use ipam_operator::api::{ClusterDeployment, ClusterIPAMClaim};
+    use ipam_operator::api::ClusterDeployment;
 
     let ns = TestNamespace::new("rbac-all").await;
     let mut crds = capi_crds();
@@ -125,33 +113,12 @@ async fn with_every_switch_on_the_charts_account_serves_every_backend_and_face()
     assert_eq!(controllers, "in-cluster,infoblox,k0rdent,metal3");
     assert!(chart::can(&user, &ns.name, "get", "secrets"));
     let sim = k0rdent::infoblox_instance(&ns).await;
-    let operator = Operator::start(
-        &ns.name,
-        &[
-            "--namespace",
-            &ns.name,
-            "--controllers",
-            &controllers,
-            "--leader-elect",
-            "--leader-election-namespace",
-            &ns.name,
-        ],
-        &[
-            ("KUBE_RS_DEBUG_IMPERSONATE_USER", &user),
-            ("POD_NAMESPACE", &ns.name),
-        ],
-    );
+    let operator = chart::operator(&ns.name, &user, &controllers);
 
     // k0rdent: a referenced claim binds through the in-cluster provider, the deployment's
     // HelmRelease is written, then the claim moves to Infoblox and the unused pool is retired.
     k0rdent::template(&ns).await;
-    let claims = ns.api::<ClusterIPAMClaim>();
-    create(&claims, json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterIPAMClaim",
-        "metadata": {"name": "net", "annotations": {
-            "ipam-operator.io/infoblox-instance": ns.name, "ipam-operator.io/infoblox-network-view": "nv"}},
-        "spec": {"provider": "in-cluster", "cluster": "app",
-                 "nodeNetwork": {"cidr": "10.57.0.0/24", "gateway": "10.57.0.1"}}}))
-    .await;
+    k0rdent::switchable_claim(&ns, "net").await;
     create(
         &ns.api::<ClusterDeployment>(),
         k0rdent::deployment("app", json!({"ref": "net"})),
@@ -159,14 +126,7 @@ async fn with_every_switch_on_the_charts_account_serves_every_backend_and_face()
     .await;
     k0rdent::provider_data(&ns, "net", "InClusterIPPool").await;
     eventually(30, "HelmRelease", || k0rdent::helm_release(&ns, "app")).await;
-    claims
-        .patch(
-            "net",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(json!({"spec": {"provider": "ipam-infoblox"}})),
-        )
-        .await
-        .unwrap();
+    k0rdent::switch_provider(&ns, "net", "ipam-infoblox").await;
     k0rdent::provider_data(&ns, "net", "InfobloxIPPool").await;
     let in_cluster_pools = ns.api::<InClusterIPPool>();
     eventually(60, "the unused in-cluster pool retired", || async {

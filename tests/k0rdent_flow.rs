@@ -410,13 +410,7 @@ async fn setup_both(
 async fn switching_provider_binds_through_the_new_backend_and_retires_the_old_pool_once_unused() {
     let (ns, sim, _operator) = setup_both("k0-switch").await;
     template(&ns).await;
-    let claims = ns.api::<ClusterIPAMClaim>();
-    create(&claims, json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterIPAMClaim",
-        "metadata": {"name": "sw", "annotations": {
-            "ipam-operator.io/infoblox-instance": ns.name, "ipam-operator.io/infoblox-network-view": "nv"}},
-        "spec": {"provider": "in-cluster", "cluster": "app",
-                 "nodeNetwork": {"cidr": "10.57.0.0/24", "gateway": "10.57.0.1"}}}))
-    .await;
+    k0rdent::switchable_claim(&ns, "sw").await;
     create(
         &ns.api::<ClusterDeployment>(),
         deployment("app", json!({"ref": "sw"})),
@@ -441,14 +435,7 @@ async fn switching_provider_binds_through_the_new_backend_and_retires_the_old_po
     .await;
 
     // Switch to Infoblox: bound through it, the HelmRelease follows, the old pool stays in use.
-    claims
-        .patch(
-            "sw",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"provider": "ipam-infoblox"}})),
-        )
-        .await
-        .unwrap();
+    k0rdent::switch_provider(&ns, "sw", "ipam-infoblox").await;
     let ipam = provider_data(&ns, "sw", "InfobloxIPPool").await;
     let lingering = condition(&ipam.status.unwrap().conditions, "PreviousPoolsReleased").unwrap();
     assert_eq!(
@@ -500,14 +487,7 @@ async fn switching_provider_binds_through_the_new_backend_and_retires_the_old_po
     .await;
 
     // And back: in-cluster again, the unused Infoblox pool retired at once.
-    claims
-        .patch(
-            "sw",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"provider": "in-cluster"}})),
-        )
-        .await
-        .unwrap();
+    k0rdent::switch_provider(&ns, "sw", "in-cluster").await;
     provider_data(&ns, "sw", "InClusterIPPool").await;
     eventually(60, "Infoblox pool gone", || async {
         ns.api::<ipam_infoblox::api::InfobloxIPPool>()

@@ -102,3 +102,24 @@ pub fn can(user: &str, namespace: &str, verb: &str, what: &str) -> bool {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim() == "yes"
 }
+
+/// An operator process run as the chart's Deployment runs it, in `namespace`: as `user` (the
+/// chart's ServiceAccount, impersonated), with leader election on and `--controllers` set.
+pub fn operator(namespace: &str, user: &str, controllers: &str) -> crate::process::Operator {
+    crate::process::Operator::start(
+        namespace,
+        &[
+            "--namespace",
+            namespace,
+            "--controllers",
+            controllers,
+            "--leader-elect",
+            "--leader-election-namespace",
+            namespace,
+        ],
+        &[
+            ("KUBE_RS_DEBUG_IMPERSONATE_USER", user),
+            ("POD_NAMESPACE", namespace),
+        ],
+    )
+}

@@ -90,3 +90,26 @@ pub async fn infoblox_instance(ns: &TestNamespace) -> Sim {
                  "caBundleRef": {"kind": "Secret", "name": "infoblox-ca", "namespace": ns.name}}})).await;
     sim
 }
+
+/// A ClusterIPAMClaim for cluster `app` on 10.57.0.0/24 that either provider can serve (the
+/// network [`infoblox_instance`] seeds), starting on `in-cluster`.
+pub async fn switchable_claim(ns: &TestNamespace, name: &str) {
+    create(&ns.api::<ClusterIPAMClaim>(), json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterIPAMClaim",
+        "metadata": {"name": name, "annotations": {
+            "ipam-operator.io/infoblox-instance": ns.name, "ipam-operator.io/infoblox-network-view": "nv"}},
+        "spec": {"provider": "in-cluster", "cluster": "app",
+                 "nodeNetwork": {"cidr": "10.57.0.0/24", "gateway": "10.57.0.1"}}}))
+    .await;
+}
+
+/// Moves a ClusterIPAMClaim to `provider`, as a user editing `spec.provider` would.
+pub async fn switch_provider(ns: &TestNamespace, name: &str, provider: &str) {
+    ns.api::<ClusterIPAMClaim>()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"provider": provider}})),
+        )
+        .await
+        .unwrap();
+}

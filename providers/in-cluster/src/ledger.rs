@@ -18,12 +18,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use ipam_engine::{AllocateError, Allocator, Attributes, Counts, Pool};
-use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams, Preconditions};
+use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::allocation::{
-    AddressAllocation, AddressAllocationSpec, CLAIM_UID_LABEL, ClaimIdentity, POOL_LABEL,
-    allocation_name,
+    AddressAllocation, CLAIM_UID_LABEL, ClaimIdentity, POOL_LABEL, allocation_name,
 };
 use crate::pool_key::PoolKey;
 
@@ -276,25 +275,8 @@ impl Ledger {
         address: IpAddr,
         claim: &ClaimIdentity,
     ) -> Result<Option<ClaimIdentity>, kube::Error> {
-        let name = allocation_name(pool, address);
-        let record = AddressAllocation {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                labels: Some(
-                    [
-                        (POOL_LABEL.to_string(), pool.digest()),
-                        (CLAIM_UID_LABEL.to_string(), claim.uid.clone()),
-                    ]
-                    .into(),
-                ),
-                ..Default::default()
-            },
-            spec: AddressAllocationSpec {
-                pool: pool.identity(),
-                address: address.to_string(),
-                claim: claim.clone(),
-            },
-        };
+        let record = AddressAllocation::of(pool, address, claim);
+        let name = record.name_any();
         match self.api().create(&PostParams::default(), &record).await {
             Ok(_) => Ok(None),
             Err(kube::Error::Api(e)) if e.code == 409 => {

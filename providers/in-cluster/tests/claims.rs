@@ -250,9 +250,7 @@ async fn overlapping_pools_of_one_namespace_never_share_an_address() {
 /// IPAddress behind; the pool's sweep frees it, and a claim waiting for the address gets it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_record_left_by_a_vanished_claim_is_swept_and_its_address_reused() {
-    use ipam_in_cluster::api::allocation::{
-        AddressAllocationSpec, CLAIM_UID_LABEL, ClaimIdentity, POOL_LABEL, allocation_name,
-    };
+    use ipam_in_cluster::api::allocation::ClaimIdentity;
     use ipam_in_cluster::pool_key::PoolKey;
 
     let ns = setup("sweep").await;
@@ -273,24 +271,7 @@ async fn a_record_left_by_a_vanished_claim_is_swept_and_its_address_reused() {
         name: "ghost".into(),
         uid: "4b1d0000-0000-4000-8000-000000000000".into(),
     };
-    let record = AddressAllocation {
-        metadata: kube::api::ObjectMeta {
-            name: Some(allocation_name(&key, ip)),
-            labels: Some(
-                [
-                    (POOL_LABEL.to_string(), key.digest()),
-                    (CLAIM_UID_LABEL.to_string(), ghost.uid.clone()),
-                ]
-                .into(),
-            ),
-            ..Default::default()
-        },
-        spec: AddressAllocationSpec {
-            pool: key.identity(),
-            address: "10.0.23.1".into(),
-            claim: ghost,
-        },
-    };
+    let record = AddressAllocation::of(&key, ip, &ghost);
     let records = Api::<AddressAllocation>::all(ns.client.clone());
     let record = records.create(&Default::default(), &record).await.unwrap();
 

@@ -79,6 +79,31 @@ impl ClaimIdentity {
     }
 }
 
+impl AddressAllocation {
+    /// The record saying that `claim` holds `address` of `pool`, named and labelled so that
+    /// the API server refuses a second one and a pool's or a claim's records can be listed.
+    pub fn of(pool: &PoolKey, address: IpAddr, claim: &ClaimIdentity) -> Self {
+        AddressAllocation {
+            metadata: kube::api::ObjectMeta {
+                name: Some(allocation_name(pool, address)),
+                labels: Some(
+                    [
+                        (POOL_LABEL.to_string(), pool.digest()),
+                        (CLAIM_UID_LABEL.to_string(), claim.uid.clone()),
+                    ]
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            spec: AddressAllocationSpec {
+                pool: pool.identity(),
+                address: address.to_string(),
+                claim: claim.clone(),
+            },
+        }
+    }
+}
+
 /// The record's name: the digest of the pool's address space and the address in hex (IPv6
 /// colons are not allowed in names). Not the pool's own digest: pools of one space must not
 /// hand out the same address (see [`PoolKey::address_space`]).
