@@ -22,7 +22,7 @@ use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::allocation::{
-    AddressAllocation, CLAIM_UID_LABEL, ClaimIdentity, POOL_LABEL, allocation_name,
+    AddressAllocation, CLAIM_UID_LABEL, ClaimIdentity, POOL_LABEL, SPACE_LABEL, allocation_name,
 };
 use crate::pool_key::PoolKey;
 
@@ -328,13 +328,27 @@ impl Ledger {
             pool: pool.clone(),
             source,
         };
-        let mut held: HashMap<String, ClaimIdentity> = self
-            .records(pool)
+        self.rename_old_records(pool).await.map_err(api_err)?;
+        // Every record of the address space: this pool's are its allocations; another
+        // pool's, inside this pool's range, are addresses it must not propose (pools that
+        // overlap, created too close together for admission to refuse one).
+        let space = self
+            .api()
+            .list(&ListParams::default().labels(&format!("{SPACE_LABEL}={}", pool.address_space())))
             .await
-            .map_err(api_err)?
-            .into_iter()
-            .map(|r| (r.spec.address, r.spec.claim))
-            .collect();
+            .map_err(api_err)?;
+        let mut held: HashMap<String, ClaimIdentity> = HashMap::new();
+        for record in space {
+            let own = record.spec.pool == pool.identity();
+            let in_range = record
+                .spec
+                .address
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| compiled.contains(ip));
+            if own || in_range {
+                held.insert(record.spec.address, record.spec.claim);
+            }
+        }
         for (address, claim) in existing {
             if held.contains_key(address) {
                 continue;
@@ -361,6 +375,30 @@ impl Ledger {
             tracing::warn!(%pool, %issue, "while loading the pool's allocations");
         }
         Ok(allocator)
+    }
+}
+
+impl Ledger {
+    /// Records written before records were named by address space (`<pool digest>-<address>`)
+    /// move to their new name, so that they keep their address against every pool of the
+    /// space. Taking the new name first means the address is never free in between.
+    async fn rename_old_records(&self, pool: &PoolKey) -> Result<(), kube::Error> {
+        let api = self.api();
+        for record in self.records(pool).await? {
+            let Ok(address) = record.spec.address.parse::<IpAddr>() else {
+                continue;
+            };
+            if record.name_any() == allocation_name(pool, address) {
+                continue;
+            }
+            if let Some(other) = self.take(pool, address, &record.spec.claim).await? {
+                tracing::warn!(%pool, %address, holder = %other.engine_key(),
+                    "an address recorded under an old name is held by another pool's claim; the old record stays until its claim releases it");
+                continue;
+            }
+            delete_record(&api, &record).await?;
+        }
+        Ok(())
     }
 }
 

@@ -213,7 +213,8 @@ async fn a_claim_waiting_on_an_exhausted_pool_is_served_when_an_address_frees() 
 }
 
 /// Admission refuses overlapping pools in one namespace, but two created at the same instant
-/// (or without the webhook, as here) both exist: they still never hand out one address twice.
+/// (or without the webhook, as here) both exist: they still never hand out one address twice,
+/// and the second pool finds the few addresses the first left free, however many it holds.
 #[tokio::test(flavor = "multi_thread")]
 async fn overlapping_pools_of_one_namespace_never_share_an_address() {
     let ns = setup("overlap").await;
@@ -224,22 +225,25 @@ async fn overlapping_pools_of_one_namespace_never_share_an_address() {
             &pools(&ns),
             pool(
                 name,
-                json!({"addresses": ["10.0.21.1-10.0.21.4"], "prefix": 24}),
+                json!({"addresses": ["10.0.21.1-10.0.21.12"], "prefix": 24}),
             ),
         )
         .await;
     }
-    // Both pools start with the same lowest address: only a shared record can keep them apart.
+    // Pool a takes the ten lowest addresses, more than one pass of conflicts can learn.
     let mut taken = std::collections::BTreeSet::new();
-    for i in 0..2 {
-        for pool in ["a", "b"] {
-            let name = format!("{pool}{i}");
-            create(&claims, claim(&name, "InClusterIPPool", pool)).await;
-            let address = allocated(&addresses, &claims, &name).await.spec.address;
-            assert!(taken.insert(address.clone()), "{address} handed out twice");
-        }
+    for i in 0..10 {
+        let name = format!("a{i}");
+        create(&claims, claim(&name, "InClusterIPPool", "a")).await;
+        taken.insert(allocated(&addresses, &claims, &name).await.spec.address);
     }
-    assert_eq!(taken.len(), 4);
+    assert_eq!(taken.len(), 10);
+    // Pool b starts from the same lowest address: only the shared records keep it off them.
+    for name in ["b0", "b1"] {
+        create(&claims, claim(name, "InClusterIPPool", "b")).await;
+        let address = allocated(&addresses, &claims, name).await.spec.address;
+        assert!(taken.insert(address.clone()), "{address} handed out twice");
+    }
     create(&claims, claim("late", "InClusterIPPool", "b")).await;
     let (status, message) = ready_reason(&claims, "late", "PoolExhausted").await;
     assert_eq!(status, "False", "{message}");
@@ -288,6 +292,48 @@ async fn a_record_left_by_a_vanished_claim_is_swept_and_its_address_reused() {
     let now = records.get(&record.name_any()).await.unwrap();
     assert_ne!(now.uid(), record.uid(), "the ghost's record was replaced");
     assert_eq!(now.spec.claim.name, "late");
+    ns.delete().await;
+}
+
+/// Records written before they were named by address space keep their address, under the
+/// new name, once the pool is next loaded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_under_its_old_name_keeps_its_address_and_is_renamed() {
+    use ipam_in_cluster::api::allocation::{ClaimIdentity, allocation_name};
+    use ipam_in_cluster::pool_key::PoolKey;
+
+    let ns = setup("rename").await;
+    let _operator = operator(&ns);
+    let (claims, addresses) = (ns.api::<IPAddressClaim>(), ns.api::<IPAddress>());
+    create(
+        &pools(&ns),
+        pool(
+            "p",
+            json!({"addresses": ["10.0.24.1-10.0.24.2"], "prefix": 24}),
+        ),
+    )
+    .await;
+    let key = PoolKey::namespaced("ipam.cluster.x-k8s.io", "InClusterIPPool", &ns.name, "p");
+    let ip: std::net::IpAddr = "10.0.24.1".parse().unwrap();
+    let holder = ClaimIdentity {
+        api_group: "ipam.cluster.x-k8s.io".into(),
+        kind: "IPAddressClaim".into(),
+        namespace: ns.name.clone(),
+        name: "earlier".into(),
+        uid: "0ld00000-0000-4000-8000-000000000000".into(),
+    };
+    let mut record = AddressAllocation::of(&key, ip, &holder);
+    let old_name = format!("{}-0a001801", key.digest());
+    record.metadata.name = Some(old_name.clone());
+    let records = Api::<AddressAllocation>::all(ns.client.clone());
+    records.create(&Default::default(), &record).await.unwrap();
+
+    create(&claims, claim("c", "InClusterIPPool", "p")).await;
+    let address = allocated(&addresses, &claims, "c").await;
+    assert_eq!(address.spec.address, "10.0.24.2", "10.0.24.1 is still held");
+    assert!(records.get_opt(&old_name).await.unwrap().is_none());
+    let renamed = records.get(&allocation_name(&key, ip)).await.unwrap();
+    assert_eq!(renamed.spec.claim, holder);
     ns.delete().await;
 }
 

@@ -20,6 +20,9 @@ use crate::pool_key::PoolKey;
 
 /// Label holding the pool's digest, to list one pool's records.
 pub const POOL_LABEL: &str = "ipam-operator.io/pool";
+/// Label holding the digest of the pool's address space, to list every record that competes
+/// for the same addresses.
+pub const SPACE_LABEL: &str = "ipam-operator.io/address-space";
 /// Label holding the claim's uid, to find what a claim holds.
 pub const CLAIM_UID_LABEL: &str = "ipam-operator.io/claim-uid";
 
@@ -89,6 +92,7 @@ impl AddressAllocation {
                 labels: Some(
                     [
                         (POOL_LABEL.to_string(), pool.digest()),
+                        (SPACE_LABEL.to_string(), pool.address_space()),
                         (CLAIM_UID_LABEL.to_string(), claim.uid.clone()),
                     ]
                     .into(),
