@@ -171,7 +171,11 @@ async fn cluster_state(claim: &IPAddressClaim, ctx: &Context) -> Result<ClusterS
 }
 
 pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
-    if !serves(&claim, ctx.metal3.is_some()) {
+    // A claim on an IPPool that was served before the Metal3 face was switched off still
+    // holds our finalizer: it must be able to go.
+    let leaving = claim.meta().deletion_timestamp.is_some()
+        && finalizers::has(claim.as_ref(), CLAIM_FINALIZER);
+    if !serves(&claim, ctx.metal3.is_some() || leaving) {
         return Ok(Action::await_change());
     }
     let ns = claim.namespace().unwrap_or_default();
