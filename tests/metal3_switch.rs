@@ -1,7 +1,8 @@
 //! The Metal3 face can be switched off: the chart then grants nothing on `ipam.metal3.io`,
 //! and the operator it configures runs without touching those kinds — ready, serving
-//! in-cluster claims, leaving claims on an IPPool to whoever serves Metal3. Metal3 without
-//! the in-cluster backend that serves it is refused at start.
+//! in-cluster claims, leaving claims on an IPPool to whoever serves Metal3, yet letting go
+//! of those it served before the switch. Metal3 without the in-cluster backend that serves
+//! it is refused at start.
 
 mod chart;
 mod process;
@@ -10,6 +11,7 @@ use ipam_in_cluster::api::InClusterIPPool;
 use ipam_in_cluster::api::capi::IPAddressClaim;
 use ipam_in_cluster::metal3::api::IPPool;
 use ipam_test_support::{TestNamespace, capi_crds, install_crds};
+use kube::ResourceExt;
 use kube::api::PostParams;
 use process::{Operator, eventually, http_get};
 use serde_json::json;
@@ -112,10 +114,71 @@ async fn with_the_metal3_face_off_the_operator_needs_no_metal3_rights() {
     assert!(untouched.metadata.finalizers.unwrap_or_default().is_empty());
     assert!(untouched.status.and_then(|s| s.address_ref).is_none());
 
-    let log = operator.log_text();
-    for word in ["forbidden", "Forbidden", "403"] {
-        assert!(!log.contains(word), "{word} in the operator's log:\n{log}");
-    }
+    process::assert_never_forbidden(&operator);
+    drop(operator);
+    ns.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_served_before_the_switch_can_still_be_deleted() {
+    use ipam_in_cluster::api::capi::IPAddress;
+
+    let ns = TestNamespace::new("m3off-delete").await;
+    let mut crds = capi_crds();
+    crds.extend(ipam_operator::crds::all());
+    install_crds(&ns.client, &crds).await;
+    // Served with the face on…
+    let user = chart::apply_rbac(&ns.name, &ns.name, &[]);
+    let on = Operator::start(
+        &ns.name,
+        &["--namespace", &ns.name],
+        &[("KUBE_RS_DEBUG_IMPERSONATE_USER", &user)],
+    );
+    let metal3: IPPool = serde_json::from_value(json!({
+        "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool",
+        "metadata": {"name": "m3"},
+        "spec": {"namePrefix": "m3", "pools": [{"start": "10.74.0.10", "end": "10.74.0.20"}], "prefix": 24}}))
+    .unwrap();
+    ns.api::<IPPool>()
+        .create(&PostParams::default(), &metal3)
+        .await
+        .unwrap();
+    let claims = ns.api::<IPAddressClaim>();
+    claims
+        .create(
+            &PostParams::default(),
+            &claim("node", "IPPool", "ipam.metal3.io", "m3"),
+        )
+        .await
+        .unwrap();
+    let addresses = ns.api::<IPAddress>();
+    let address = eventually(30, "the claim allocated", || async {
+        let name = claims.get("node").await.ok()?.status?.address_ref?.name;
+        addresses.get_opt(&name).await.ok().flatten()
+    })
+    .await;
+    drop(on);
+
+    // …then the face goes, with its rights, and the claim is deleted.
+    let off = ["faces.metal3.enabled=false"];
+    let user = chart::apply_rbac(&ns.name, &ns.name, &off);
+    let controllers = chart::controllers(&ns.name, &ns.name, &off);
+    let operator = Operator::start(
+        &ns.name,
+        &["--namespace", &ns.name, "--controllers", &controllers],
+        &[("KUBE_RS_DEBUG_IMPERSONATE_USER", &user)],
+    );
+    claims
+        .delete("node", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(30, "the claim and its IPAddress gone", || async {
+        let claim = claims.get_opt("node").await.ok()?;
+        let address = addresses.get_opt(&address.name_any()).await.ok()?;
+        (claim.is_none() && address.is_none()).then_some(())
+    })
+    .await;
+    process::assert_never_forbidden(&operator);
     drop(operator);
     ns.delete().await;
 }

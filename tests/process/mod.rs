@@ -111,3 +111,12 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 pub use ipam_test_support::eventually;
+
+/// No request of `operator`'s was refused by RBAC. (Matched by the API server's word, not by
+/// the status code: "403" turns up in timestamps and generated names.)
+pub fn assert_never_forbidden(operator: &Operator) {
+    let log = operator.log_text();
+    for word in ["forbidden", "Forbidden"] {
+        assert!(!log.contains(word), "{word} in the operator's log:\n{log}");
+    }
+}

@@ -44,10 +44,11 @@ impl PoolKey {
     }
 
     /// A stable digest of the space this pool's addresses are unique in: its namespace for a
-    /// namespaced pool, the whole cluster for a global one — the same spaces admission checks
-    /// pools for overlap in. Allocation records are named by it, so two overlapping pools of
-    /// one space can never both hand out an address, even when they were created too close
-    /// together for admission to see each other.
+    /// namespaced pool, the whole cluster for a global one. Allocation records are named by
+    /// it, so two overlapping pools of one space can never both hand out an address, even when
+    /// they were created too close together for admission to see each other. Admission also
+    /// keeps namespaced pools off global ones; that pair has no shared space, so two of them
+    /// created at the same instant are not kept apart.
     pub fn address_space(&self) -> String {
         match &self.namespace {
             Some(ns) => digest(&format!("namespace/{ns}")),
