@@ -62,6 +62,7 @@ mod tests {
             reference: "record:host/x".into(),
             addresses: addresses.iter().map(|a| a.to_string()).collect(),
             comment: comment.map(String::from),
+            entries: Vec::new(),
         }
     }
 

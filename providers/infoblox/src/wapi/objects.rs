@@ -36,6 +36,13 @@ pub struct HostAddress {
     pub ipv4addr: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6addr: Option<String>,
+    // Kept as read, so writing the list back (a PUT replaces it, §6) leaves the entry as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configure_for_dhcp: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duid: Option<String>,
 }
 
 impl HostAddress {
@@ -90,6 +97,22 @@ pub struct HostRequest {
 }
 
 impl HostRequest {
+    /// The host address list for the subnet's family, and an entry in it that reserves the
+    /// next free address of the subnet.
+    fn new_entry(&self) -> (&'static str, serde_json::Value) {
+        let function = self.next_available();
+        match self.subnet {
+            ipnet::IpNet::V4(_) => (
+                "ipv4addrs",
+                json!({"ipv4addr": function, "configure_for_dhcp": false}),
+            ),
+            ipnet::IpNet::V6(_) => (
+                "ipv6addrs",
+                json!({"ipv6addr": function, "configure_for_dhcp": false}),
+            ),
+        }
+    }
+
     /// The address value that makes a create reserve the next free address of the subnet.
     pub fn next_available(&self) -> serde_json::Value {
         if self.exclude.is_empty() {
@@ -170,43 +193,73 @@ impl WapiClient {
     /// Creates a host record whose address `func:nextavailableip` picks and reserves in the
     /// same call (atomic on the server). Sent once; see the module docs of `client`.
     pub async fn create_host(&self, request: &HostRequest) -> Result<HostRecord, WapiError> {
-        let function = request.next_available();
-        let (v4, v6) = match request.subnet {
-            ipnet::IpNet::V4(_) => (
-                vec![json!({"ipv4addr": function, "configure_for_dhcp": false})],
-                vec![],
-            ),
-            ipnet::IpNet::V6(_) => (
-                vec![],
-                vec![json!({"ipv6addr": function, "configure_for_dhcp": false})],
-            ),
-        };
+        let (list, entry) = request.new_entry();
         let mut body = json!({
             "name": request.name,
             "network_view": request.network_view,
             "configure_for_dns": request.dns_view.is_some(),
-            "ipv4addrs": v4,
-            "ipv6addrs": v6,
+            "ipv4addrs": [],
+            "ipv6addrs": [],
             "comment": request.comment,
         });
+        body[list] = json!([entry]);
         if let Some(view) = &request.dns_view {
             body["view"] = json!(view);
         }
         self.create("record:host", &body, HOST_FIELDS).await
     }
 
-    /// Replaces a host's address lists with `keep` (addresses not listed are freed).
+    /// Adds an address of `request.subnet` to the host at `reference`, whose entries read
+    /// `entries`, then reads the host again. The PUT carries that family's list only (§7.5):
+    /// its entries by value as read, since a PUT replaces the list (§6), plus one reserving
+    /// the next free address, atomically on the server. Sent once; see the module docs of
+    /// `client`.
+    pub async fn add_host_address(
+        &self,
+        reference: &str,
+        entries: &[HostAddress],
+        request: &HostRequest,
+    ) -> Result<HostRecord, WapiError> {
+        let (list, entry) = request.new_entry();
+        let v4 = request.subnet.addr().is_ipv4();
+        let mut kept: Vec<serde_json::Value> = entries
+            .iter()
+            .filter(|e| e.ipv4addr.is_some() == v4)
+            .map(|e| json!(e))
+            .collect();
+        kept.push(entry);
+        let reference = self.update(reference, &json!({ list: kept })).await?;
+        self.get(&reference, &[("_return_fields", HOST_FIELDS.into())])
+            .await
+    }
+
+    /// Frees the addresses of the host at `reference` (whose entries read `entries`) that
+    /// are not in `keep`: only the lists that lose an entry are sent, the rest as read.
     pub async fn set_host_addresses(
         &self,
         reference: &str,
+        entries: &[HostAddress],
         keep: &[&str],
     ) -> Result<(), WapiError> {
-        let (v4, v6): (Vec<&str>, Vec<&str>) = keep.iter().partition(|a| !a.contains(':'));
-        let body = json!({
-            "ipv4addrs": v4.iter().map(|a| json!({"ipv4addr": a})).collect::<Vec<_>>(),
-            "ipv6addrs": v6.iter().map(|a| json!({"ipv6addr": a})).collect::<Vec<_>>(),
-        });
-        self.update(reference, &body).await.map(|_| ())
+        let mut body = serde_json::Map::new();
+        for (list, v4) in [("ipv4addrs", true), ("ipv6addrs", false)] {
+            let family: Vec<&HostAddress> = entries
+                .iter()
+                .filter(|e| e.ipv4addr.is_some() == v4)
+                .collect();
+            let kept: Vec<&HostAddress> = family
+                .iter()
+                .copied()
+                .filter(|e| e.address().is_some_and(|a| keep.contains(&a)))
+                .collect();
+            if kept.len() < family.len() {
+                body.insert(list.into(), json!(kept));
+            }
+        }
+        if body.is_empty() {
+            return Ok(());
+        }
+        self.update(reference, &body.into()).await.map(|_| ())
     }
 
     /// Replaces the comment of the object at `reference`, nothing else.

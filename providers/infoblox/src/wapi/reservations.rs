@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::client::WapiClient;
 use super::error::WapiError;
-use super::objects::HostRequest;
+use super::objects::{HostAddress, HostRecord, HostRequest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -32,6 +32,21 @@ pub struct Reservation {
     pub addresses: Vec<String>,
     /// Who it belongs to (see `crate::owner`).
     pub comment: Option<String>,
+    /// A host record's address entries as read, which a PUT of its lists keeps; empty for a
+    /// fixed address.
+    pub entries: Vec<HostAddress>,
+}
+
+impl From<HostRecord> for Reservation {
+    fn from(h: HostRecord) -> Self {
+        Reservation {
+            kind: Kind::HostRecord,
+            addresses: h.addresses().map(String::from).collect(),
+            entries: h.ipv4addrs.into_iter().chain(h.ipv6addrs).collect(),
+            reference: h.reference,
+            comment: h.comment,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -60,12 +75,7 @@ impl WapiClient {
                 .find_hosts(name, network_view)
                 .await?
                 .into_iter()
-                .map(|h| Reservation {
-                    kind,
-                    addresses: h.addresses().map(String::from).collect(),
-                    reference: h.reference,
-                    comment: h.comment,
-                })
+                .map(Reservation::from)
                 .collect()),
             Kind::FixedAddress => {
                 let found: Vec<Fixed> = self
@@ -82,6 +92,7 @@ impl WapiClient {
                         addresses: f.ipv4addr.into_iter().collect(),
                         reference: f.reference,
                         comment: f.comment,
+                        entries: Vec::new(),
                     })
                     .collect())
             }
@@ -95,15 +106,7 @@ impl WapiClient {
         request: &HostRequest,
     ) -> Result<Reservation, WapiError> {
         match kind {
-            Kind::HostRecord => {
-                let h = self.create_host(request).await?;
-                Ok(Reservation {
-                    kind,
-                    addresses: h.addresses().map(String::from).collect(),
-                    reference: h.reference,
-                    comment: h.comment,
-                })
-            }
+            Kind::HostRecord => self.create_host(request).await.map(Reservation::from),
             Kind::FixedAddress => {
                 let body = json!({
                     "name": request.name,
@@ -118,9 +121,22 @@ impl WapiClient {
                     addresses: f.ipv4addr.into_iter().collect(),
                     reference: f.reference,
                     comment: f.comment,
+                    entries: Vec::new(),
                 })
             }
         }
+    }
+
+    /// Reserves the next free address of `request.subnet` in the host record `reservation`
+    /// too, atomically; it comes back as read after the write. Sent once.
+    pub async fn add_address(
+        &self,
+        reservation: &Reservation,
+        request: &HostRequest,
+    ) -> Result<Reservation, WapiError> {
+        self.add_host_address(&reservation.reference, &reservation.entries, request)
+            .await
+            .map(Reservation::from)
     }
 
     /// Frees the reservation's addresses except `keep` (only a host record can keep some).
@@ -128,7 +144,8 @@ impl WapiClient {
         if keep.is_empty() || reservation.kind == Kind::FixedAddress {
             self.delete(&reservation.reference).await
         } else {
-            self.set_host_addresses(&reservation.reference, keep).await
+            self.set_host_addresses(&reservation.reference, &reservation.entries, keep)
+                .await
         }
     }
 }
