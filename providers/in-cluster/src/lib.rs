@@ -6,6 +6,7 @@
 pub mod api;
 pub mod claim_controller;
 pub mod config;
+pub mod holders;
 pub mod k0rdent_provider;
 pub mod ledger;
 pub mod metal3;

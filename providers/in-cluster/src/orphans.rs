@@ -17,8 +17,8 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::api::AddressAllocation;
 use crate::api::allocation::allocation_name;
-use crate::api::capi::IPAddressClaim;
 use crate::claim_controller::address_holder;
+use crate::holders;
 use crate::ledger::Ledger;
 use crate::pool_key::PoolKey;
 
@@ -59,11 +59,7 @@ pub async fn free(
             // `clusterctl move` before its claim): it waits for its claim to adopt it.
             continue;
         }
-        let claims = Api::<IPAddressClaim>::namespaced(client.clone(), &holder.namespace);
-        let live = claims.get_opt(&holder.name).await?;
-        if live.is_some_and(|c| {
-            holder.uid.is_empty() || c.uid().as_deref() == Some(holder.uid.as_str())
-        }) {
+        if holders::lives(client, &holder).await? {
             // The claim lives (an address adopted after `clusterctl move`, say): its own
             // reconcile decides.
             continue;

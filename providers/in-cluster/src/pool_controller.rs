@@ -71,6 +71,28 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
     let pools = api(&ctx.client, pool.as_ref());
 
     if pool.meta().deletion_timestamp.is_some() {
+        let holding = if in_use.is_empty() {
+            stale_records::live_holders(&ctx.client, &ctx.ledger, &key)
+                .await
+                .map_err(err)?
+        } else {
+            Vec::new()
+        };
+        if !holding.is_empty() {
+            let d = Decision::new(
+                READY,
+                false,
+                "PoolInUse",
+                format!(
+                    "deletion waits for claims still holding addresses of {key}: {}",
+                    holding.join(", ")
+                ),
+            );
+            write_status(&pools, pool.as_ref(), None, &d)
+                .await
+                .map_err(err)?;
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
         if in_use.is_empty() {
             // Records of claims that vanished mid-allocation must not outlive the pool.
             ctx.ledger.purge(&key).await.map_err(err)?;

@@ -9,13 +9,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 
-use crate::api::allocation::ClaimIdentity;
-use crate::api::capi::IPAddressClaim;
 use crate::claim_controller::ReleaseNotifier;
+use crate::holders;
 use crate::ledger::Ledger;
-use crate::metal3::api::IPClaim;
 use crate::pool_key::PoolKey;
 
 /// How often a pool is swept when nothing else brings its controller back.
@@ -25,7 +23,10 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 /// in the controller's cache.
 const SETTLED_AFTER: Duration = Duration::from_secs(30);
 
-/// Sweeps each pool at most once per [`SETTLED_AFTER`]: a pool's controller runs on every
+/// The least time between two sweeps of one pool.
+const SWEEP_SPACING: Duration = Duration::from_secs(30);
+
+/// Sweeps each pool at most once per [`SWEEP_SPACING`]: a pool's controller runs on every
 /// change of its addresses, and a burst of claims must not mean a list of records per claim.
 #[derive(Default)]
 pub struct Sweeper {
@@ -48,9 +49,9 @@ impl Sweeper {
         {
             let mut last = self.last.lock().expect("sweeper lock");
             if let Some(at) = last.get(pool)
-                && at.elapsed() < SETTLED_AFTER
+                && at.elapsed() < SWEEP_SPACING
             {
-                return Ok(SETTLED_AFTER - at.elapsed());
+                return Ok(SWEEP_SPACING - at.elapsed());
             }
             last.insert(pool.clone(), Instant::now());
         }
@@ -71,7 +72,7 @@ impl Sweeper {
                 next = next.min(SETTLED_AFTER - age);
                 continue;
             }
-            if lives(client, claim).await? {
+            if holders::lives(client, claim).await? {
                 continue;
             }
             tracing::info!(%pool, address = %record.spec.address, claim = %claim.engine_key(),
@@ -90,20 +91,19 @@ impl Sweeper {
     }
 }
 
-/// Whether the very claim (same uid) still exists. A claim of a kind this operator does not
-/// serve is taken to live: its records are not this sweep's to judge.
-async fn lives(client: &Client, claim: &ClaimIdentity) -> Result<bool, kube::Error> {
-    let ns = &claim.namespace;
-    let uid = match claim.kind.as_str() {
-        "IPAddressClaim" => Api::<IPAddressClaim>::namespaced(client.clone(), ns)
-            .get_opt(&claim.name)
-            .await?
-            .and_then(|c| c.uid()),
-        "IPClaim" => Api::<IPClaim>::namespaced(client.clone(), ns)
-            .get_opt(&claim.name)
-            .await?
-            .and_then(|c| c.uid()),
-        _ => return Ok(true),
-    };
-    Ok(uid.as_deref() == Some(claim.uid.as_str()))
+/// The claims that still hold a record of `pool`, checked live: a pool being deleted waits
+/// for them, since one may have taken its address from a cache that did not yet show the
+/// deletion and be about to write its address object.
+pub async fn live_holders(
+    client: &Client,
+    ledger: &Ledger,
+    pool: &PoolKey,
+) -> Result<Vec<String>, kube::Error> {
+    let mut alive = Vec::new();
+    for record in ledger.records(pool).await? {
+        if holders::lives(client, &record.spec.claim).await? {
+            alive.push(record.spec.claim.engine_key());
+        }
+    }
+    Ok(alive)
 }

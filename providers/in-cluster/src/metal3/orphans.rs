@@ -8,6 +8,7 @@
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 
+use crate::holders;
 use crate::ledger::Ledger;
 use crate::metal3::addresses::{metal3_holder, metal3_in_pool};
 use crate::metal3::api::{ADDRESS_FINALIZER, IPAddress, IPClaim};
@@ -34,13 +35,11 @@ pub async fn free(
         let holder = metal3_holder(a);
         metal3_in_pool(a, pool) && !known.contains(&(holder.name, holder.uid))
     });
-    let claim_api = Api::<IPClaim>::namespaced(client.clone(), &ns);
     let address_api = Api::<IPAddress>::namespaced(client.clone(), &ns);
     let mut freed = 0;
     for address in suspects {
         let holder = metal3_holder(&address);
-        let live = claim_api.get_opt(&holder.name).await?;
-        if live.is_some_and(|c| c.uid().as_deref() == Some(holder.uid.as_str())) {
+        if holders::lives(client, &holder).await? {
             continue;
         }
         tracing::info!(pool = %pool, address = %address.spec.address, claim = %holder.name,
