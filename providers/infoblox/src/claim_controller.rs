@@ -5,9 +5,11 @@
 //! before any WAPI write. The host record is then looked up by name and network view before
 //! it is ever created, so a crash (or a lost answer) between the Infoblox write and the
 //! IPAddress write finds the first record again instead of reserving a second address. Every
-//! record is marked with its claim ([`crate::owner`]): one found under the same name that
-//! another claim owns is neither adopted (`HostnameConflict`) nor freed.
-//! Release deletes the record and keeps the claim finalizer until Infoblox confirms. The
+//! record is marked with its owner ([`crate::owner`]): the claim, or the Machine whose claims
+//! share a host record named after it ([`crate::sharing`]), each adding its own address. One
+//! found under the same name that another owner has is neither adopted (`HostnameConflict`)
+//! nor freed. Release frees the claim's address, deleting the record with its last one, and
+//! keeps the claim finalizer until Infoblox confirms. The
 //! instance, network view and kind are recorded on the claim too ([`crate::location`]), and
 //! release goes there, so it still frees the claim's address when the pool is gone or was
 //! edited since.
@@ -36,9 +38,12 @@ use crate::config::Config;
 use crate::hostname::{self, HOSTNAME_ANNOTATION};
 use crate::location::Location;
 use crate::orphan_release::{self, Outcome};
+use crate::owner::{Claimant, Owner};
+use crate::reserve_plan::{Found, Plan};
+use crate::sharing::OWNER_ANNOTATION;
 use crate::wapi::{HostRequest, Kind, Reservation, WapiClient, WapiError};
 use crate::{api::Views, connect};
-use crate::{name_lock, owner, release_plan};
+use crate::{name_lock, release_plan, reserve_plan, sharing};
 
 pub const MANAGER: &str = "ipam-operator-infoblox-claims";
 
@@ -190,16 +195,36 @@ async fn allocate(
 
     // An IPAddress named after the claim is the finished allocation: adopt it as it is.
     let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
-    if let Some(existing) = addresses.get_opt(&claim.name_any()).await? {
-        return adopt(claim, ctx, &pool, existing).await.map(Ok);
-    }
+    let finished = addresses.get_opt(&claim.name_any()).await?;
 
-    // The host name is recorded before any WAPI write: it is the key that finds the record
-    // again after a crash and at release, even once the Machine is gone.
-    let Some(host) = hostname::recorded(claim) else {
-        let name = hostname::resolve(&ctx.client, claim, pool.spec.zone()).await;
-        annotate(ctx, claim, json!({HOSTNAME_ANNOTATION: name})).await?;
-        return Ok(Ok(Action::await_change()));
+    // The host name, and whether the claim shares its Machine's host record, are recorded
+    // before any WAPI write: the name is the key that finds the record again after a crash
+    // and at release, even once the Machine is gone. Claims allocated before the sharing was
+    // recorded (by an earlier version, or the upstream provider) record it too, so a Machine's
+    // claims agree on who owns its record.
+    let shares_recorded = sharing::recorded(claim).is_some();
+    let host = match (hostname::recorded(claim), finished) {
+        (None, Some(existing)) => return adopt(claim, ctx, &pool, existing).await.map(Ok),
+        (Some(_), Some(existing)) if shares_recorded => {
+            return adopt(claim, ctx, &pool, existing).await.map(Ok);
+        }
+        (Some(host), None) if shares_recorded => host,
+        (host, _) => {
+            let zone = pool.spec.zone();
+            let machine = match zone {
+                Some(_) => hostname::machine(&ctx.client, claim).await,
+                None => None,
+            };
+            let name = host.unwrap_or_else(|| hostname::resolve(claim, zone, machine.as_deref()));
+            let owner = sharing::decide(claim, &name, zone, machine.as_deref());
+            annotate(
+                ctx,
+                claim,
+                json!({HOSTNAME_ANNOTATION: name, OWNER_ANNOTATION: owner}),
+            )
+            .await?;
+            return Ok(Ok(Action::await_change()));
+        }
     };
 
     let target = match target(ctx, pool).await? {
@@ -217,12 +242,21 @@ async fn allocate(
         annotate(ctx, claim, json!(location.annotations())).await?;
         return Ok(Ok(Action::await_change()));
     }
-    let reserved = match reserve(&target, &host, &owner::claim_id(claim)).await {
+    // Held until the IPAddress is written (see name_lock): another claim of the Machine then
+    // finds the address this one took either held by its IPAddress, or not yet in Infoblox.
+    let _deciding =
+        name_lock::lock(target.wapi.endpoint(), &target.views.network_view, &host).await;
+    let (me, taken) = sharing::load(&ctx.client, claim, target.kind).await?;
+    let reserved = match reserve(&target, &host, &me, &taken).await {
         Ok(r) => r,
         Err(blocked) => return Ok(Err(blocked)),
     };
 
-    let (address, subnet, gateway) = reserved;
+    let Found {
+        address,
+        subnet,
+        gateway,
+    } = reserved;
     let ip = IPAddress {
         metadata: kube::api::ObjectMeta {
             name: Some(claim.name_any()),
@@ -357,13 +391,29 @@ async fn target(
     }))
 }
 
-/// The reserved address, its subnet and gateway: found by name first, created otherwise.
-/// `claim` ([`owner::claim_id`]) is who a found record must belong to, and who a new one will.
+/// Writes `comment` to `record` when set: marked before it is used, so no claim of another
+/// owner can take it too.
+async fn mark(
+    target: &Target,
+    record: &Reservation,
+    comment: Option<String>,
+) -> Result<(), WapiError> {
+    match comment {
+        Some(comment) => target.wapi.set_comment(&record.reference, &comment).await,
+        None => Ok(()),
+    }
+}
+
+/// The reserved address, its subnet and gateway: found by name first, created (or added to
+/// the Machine's host record) otherwise ([`reserve_plan`]). `me` is who a found record must
+/// belong to, and who a new one will; `taken` what the Machine's other claims hold. Called
+/// under the name lock.
 async fn reserve(
     target: &Target,
     host: &str,
-    claim: &str,
-) -> Result<(String, ipnet::IpNet, Option<String>), Blocked> {
+    me: &Claimant,
+    taken: &[String],
+) -> Result<Found, Blocked> {
     let nv = &target.views.network_view;
     let what = target.kind.describe();
     let wapi_failed = |e: WapiError| {
@@ -377,59 +427,59 @@ async fn reserve(
             format!("cannot reserve {what} {host} in network view {nv}: {e}"),
         )
     };
-    // Held until the record is created or marked ours: see name_lock.
-    let _deciding = name_lock::lock(target.wapi.endpoint(), nv, host).await;
     let existing = target
         .wapi
         .find_reservations(target.kind, host, nv)
         .await
         .map_err(wapi_failed)?;
-    if let Some((record, other)) = existing
-        .iter()
-        .find_map(|r| owner::other_owner(r.comment.as_deref(), claim).map(|other| (r, other)))
-    {
-        return Err(Blocked::retry(
-            "HostnameConflict",
-            format!(
-                "host name {host} in network view {nv} is taken: {what} {host} ({}) belongs to IPAddressClaim {other}; this claim allocates once that claim has released it, or set the annotation {HOSTNAME_ANNOTATION} on this claim to another name",
-                record.addresses.join(", ")
-            ),
-        ));
-    }
-    match existing.as_slice() {
-        [] => {}
-        [one] => {
-            let found = in_subnets(one, &target.subnets).ok_or_else(|| {
-                Blocked::retry(
-                    "AllocationFailed",
-                    format!(
-                        "{what} {host} exists in network view {nv} without an address in the pool's subnets ({}); delete it in Infoblox or use another claim name",
-                        one.addresses.join(", ")
-                    ),
-                )
-            })?;
-            if owner::owner(one.comment.as_deref()).is_none() {
-                // Unmarked, as the upstream provider leaves its records: taken over, and
-                // marked first, so no other claim of the same host name can take it too.
-                let marked = owner::mark_over(claim, one.comment.as_deref());
-                target
-                    .wapi
-                    .set_comment(&one.reference, &marked)
-                    .await
-                    .map_err(wapi_failed)?;
-            }
-            return Ok(found);
+    let extend = match reserve_plan::plan(&existing, me, &target.subnets, taken) {
+        Plan::Create => None,
+        Plan::Adopt {
+            record,
+            address,
+            remark: comment,
+        } => {
+            mark(target, record, comment).await.map_err(wapi_failed)?;
+            return Ok(address);
         }
-        many => {
+        Plan::Extend {
+            record,
+            remark: comment,
+        } => {
+            mark(target, record, comment).await.map_err(wapi_failed)?;
+            Some(record)
+        }
+        Plan::Conflict { record, owner } => {
             return Err(Blocked::retry(
-                "AllocationFailed",
+                "HostnameConflict",
                 format!(
-                    "{} {what}es named {host} exist in network view {nv}; delete all but one in Infoblox",
-                    many.len()
+                    "host name {host} in network view {nv} is taken: {what} {host} ({}) belongs to {owner}; this claim allocates once that {} has released it, or set the annotation {HOSTNAME_ANNOTATION} on this claim to another name",
+                    record.addresses.join(", "),
+                    match owner {
+                        Owner::Claim(_) => "claim",
+                        Owner::Machine(_) => "Machine's claims",
+                    }
                 ),
             ));
         }
-    }
+        Plan::Elsewhere { record } => {
+            return Err(Blocked::retry(
+                "AllocationFailed",
+                format!(
+                    "{what} {host} exists in network view {nv} without an address in the pool's subnets ({}); delete it in Infoblox or use another claim name",
+                    record.addresses.join(", ")
+                ),
+            ));
+        }
+        Plan::Many(n) => {
+            return Err(Blocked::retry(
+                "AllocationFailed",
+                format!(
+                    "{n} {what}es named {host} exist in network view {nv}; delete all but one in Infoblox"
+                ),
+            ));
+        }
+    };
     let zone = target.pool.spec.zone();
     let mut full = Vec::new();
     for (subnet, gateway) in &target.subnets {
@@ -446,17 +496,20 @@ async fn reserve(
                 })
                 .cloned()
                 .collect(),
-            comment: owner::mark(claim),
+            comment: me.owner().mark(),
         };
-        match target.wapi.reserve(target.kind, &request).await {
+        let written = match extend {
+            Some(record) => target.wapi.add_address(record, &request).await,
+            None => target.wapi.reserve(target.kind, &request).await,
+        };
+        match written {
             Ok(record) => {
-                return in_subnets(&record, &target.subnets)
-                    .map(|(a, _, _)| (a, *subnet, gateway.clone()))
+                return reserve_plan::in_subnets(&record, &[(*subnet, gateway.clone())], taken)
                     .ok_or_else(|| {
                         Blocked::retry(
                             "AllocationFailed",
                             format!(
-                                "Infoblox created {what} {host} without an address in {subnet}"
+                                "Infoblox wrote {what} {host} without a new address in {subnet}"
                             ),
                         )
                     });
@@ -473,20 +526,6 @@ async fn reserve(
             full.join(", ")
         ),
     ))
-}
-
-/// The record's first address inside one of `subnets`, with that subnet and its gateway.
-fn in_subnets(
-    record: &Reservation,
-    subnets: &[(ipnet::IpNet, Option<String>)],
-) -> Option<(String, ipnet::IpNet, Option<String>)> {
-    record.addresses.iter().find_map(|a| {
-        let ip = a.parse::<std::net::IpAddr>().ok()?;
-        subnets
-            .iter()
-            .find(|(net, _)| net.contains(&ip))
-            .map(|(net, gw)| (a.to_string(), *net, gw.clone()))
-    })
 }
 
 async fn adopt(
@@ -615,7 +654,7 @@ async fn without_pool(
                 &ctx.client,
                 &ctx.config.secret_namespace,
                 &location,
-                &owner::claim_id(claim),
+                claim,
                 host,
                 own_address,
             )
@@ -674,14 +713,17 @@ async fn free_in_infoblox(
             format!("cannot release {what} {host} in network view {nv}: {e}; retrying"),
         ))
     };
+    // A PUT replaces the address lists: no other claim of the Machine may add its address
+    // between this read and that write.
+    let _deciding = name_lock::lock(target.wapi.endpoint(), nv, host).await;
+    let (me, taken) = sharing::load(&ctx.client, claim, target.kind).await?;
     let records = match target.wapi.find_reservations(target.kind, host, nv).await {
         Ok(r) => r,
         Err(e) => return Ok(failed(e)),
     };
-    let claim = owner::claim_id(claim);
     let subnets: Vec<ipnet::IpNet> = target.subnets.iter().map(|(n, _)| *n).collect();
     for record in &records {
-        let Some(keep) = release_plan::keep(record, &claim, own_address, &subnets) else {
+        let Some(keep) = release_plan::keep(record, &me, own_address, &subnets, &taken) else {
             tracing::info!(host, network_view = %nv, kind = what, comment = ?record.comment, "not this claim's; left in Infoblox");
             continue;
         };

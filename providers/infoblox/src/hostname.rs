@@ -19,19 +19,18 @@ pub fn recorded(claim: &IPAddressClaim) -> Option<String> {
         .cloned()
 }
 
-/// Resolves the name: the claim's name without a DNS zone; with one, the Cluster API Machine
-/// found through owner references (depth ≤ 5), else the claim's name, plus `.<zone>`.
-pub async fn resolve(client: &Client, claim: &IPAddressClaim, zone: Option<&str>) -> String {
+/// The name: the claim's name without a DNS zone; with one, `machine` (the claim's Cluster API
+/// Machine, [`machine`]), else the claim's name, plus `.<zone>`.
+pub fn resolve(claim: &IPAddressClaim, zone: Option<&str>, machine: Option<&str>) -> String {
     let Some(zone) = zone else {
         return claim.name_any();
     };
-    let base = machine_name(client, claim)
-        .await
-        .unwrap_or_else(|| claim.name_any());
+    let base = machine.map_or_else(|| claim.name_any(), String::from);
     format!("{base}.{}", zone.trim_end_matches('.'))
 }
 
-async fn machine_name(client: &Client, claim: &IPAddressClaim) -> Option<String> {
+/// The name of the Cluster API Machine found through the claim's owner references (depth ≤ 5).
+pub async fn machine(client: &Client, claim: &IPAddressClaim) -> Option<String> {
     let ns = claim.namespace().unwrap_or_default();
     let mut owners = claim.owner_references().to_vec();
     for _ in 0..MAX_OWNER_DEPTH {

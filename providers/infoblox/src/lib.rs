@@ -17,6 +17,8 @@ pub mod owner;
 pub mod pool_controller;
 pub mod release_plan;
 pub mod report;
+pub mod reserve_plan;
+pub mod sharing;
 pub mod wapi;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -7,12 +7,12 @@
 //! (gone after an earlier pass freed the address, or never written) nothing is freed: an
 //! empty search means there is nothing left, anything found is reported instead.
 
+use ipam_kube_support::capi::IPAddressClaim;
 use kube::{Api, Client};
 
 use crate::api::InfobloxInstance;
-use crate::connect;
 use crate::location::Location;
-use crate::release_plan;
+use crate::{connect, name_lock, release_plan, sharing};
 
 pub enum Outcome {
     /// Infoblox confirmed, or held nothing of this claim any more.
@@ -26,12 +26,12 @@ pub enum Outcome {
 }
 
 /// Frees `address` (the claim's IPAddress, when it still exists) of the reservation named
-/// `host` at `location`, if it is `claim`'s ([`crate::owner::claim_id`]) or unmarked.
+/// `host` at `location`, if it is `claim`'s or its Machine's ([`crate::owner`]) or unmarked.
 pub async fn release(
     client: &Client,
     secret_namespace: &str,
     location: &Location,
-    claim: &str,
+    claim: &IPAddressClaim,
     host: &str,
     address: Option<&str>,
 ) -> Result<Outcome, kube::Error> {
@@ -56,6 +56,9 @@ pub async fn release(
         Ok(w) => w,
         Err(e) => return Ok(failed(&e)),
     };
+    // A PUT replaces the address lists: no other claim of the Machine may add its address
+    // between this read and that write.
+    let _deciding = name_lock::lock(wapi.endpoint(), nv, host).await;
     let records = match wapi.find_reservations(location.kind, host, nv).await {
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
@@ -73,8 +76,9 @@ pub async fn release(
             held.join(", ")
         )));
     };
+    let me = sharing::claimant(claim, location.kind, &[]);
     for record in &records {
-        let Some(keep) = release_plan::keep(record, claim, Some(address), &[]) else {
+        let Some(keep) = release_plan::keep(record, &me, Some(address), &[], &[]) else {
             continue;
         };
         if let Err(e) = wapi.release(record, &keep).await {

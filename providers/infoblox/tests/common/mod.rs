@@ -3,6 +3,8 @@
 //! instance scoped to the namespace.
 #![allow(dead_code)] // each test binary uses a different part
 
+mod machines;
+
 use std::time::Duration;
 
 use ipam_infoblox::api::{InfobloxIPPool, InfobloxInstance};
