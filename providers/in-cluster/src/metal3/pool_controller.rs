@@ -90,6 +90,28 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
     }
 
     if ippool.meta().deletion_timestamp.is_some() {
+        let holding = if existing.is_empty() {
+            stale_records::live_holders(&ctx.client, &ctx.ledger, &key)
+                .await
+                .map_err(err)?
+        } else {
+            Vec::new()
+        };
+        if !holding.is_empty() {
+            let d = Decision::new(
+                READY,
+                false,
+                "PoolInUse",
+                format!(
+                    "deletion waits for claims still holding addresses of {key}: {}",
+                    holding.join(", ")
+                ),
+            );
+            write_status(&pools, &ippool, &existing, &[d])
+                .await
+                .map_err(err)?;
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
         if existing.is_empty() {
             ctx.ledger.purge(&key).await.map_err(err)?;
             ctx.sweeper.forget(&key);
