@@ -220,3 +220,61 @@ async fn an_address_added_before_a_crash_is_adopted_not_added_again() {
     assert_eq!(v6s(&host), ["2001:db8::1"]);
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_an_earlier_version_marked_with_the_v4_claim_becomes_the_machines() {
+    let env = setup("ib-dual-upgrade").await;
+    seed_v6_network(&env).await;
+    let ns = env.ns.name.clone();
+    // Before Machines owned records: the v4 claim's record carries its claim mark, and its
+    // IPAddress and host name are recorded, but not whether it shares.
+    env.sim
+        .seed(json!({"hosts": [{
+            "name": "m1.example.com", "view": "default.nv", "network_view": "nv",
+            "configure_for_dns": true, "comment": format!("ipam-operator: IPAddressClaim {ns}/m1-v4"),
+            "ipv4addrs": [{"ipv4addr": "10.0.1.2"}]}]}))
+        .await;
+    dual_stack_pools(&env, &ns).await;
+    let m1 = env.machine_in(&ns, "m1").await;
+    env.machine_claim_in(&ns, "m1-v4", "p4", &m1).await;
+    let claims = env.claims();
+    let hostname =
+        json!({"metadata": {"annotations": {"ipam.cluster.x-k8s.io/hostname": "m1.example.com"}}});
+    claims
+        .patch(
+            "m1-v4",
+            &Default::default(),
+            &kube::api::Patch::Merge(&hostname),
+        )
+        .await
+        .unwrap();
+    create(
+        &env.addresses(),
+        json!({"apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddress",
+               "metadata": {"name": "m1-v4"},
+               "spec": {"claimRef": {"name": "m1-v4"}, "address": "10.0.1.2", "prefix": 29,
+                        "poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InfobloxIPPool", "name": "p4"}}}),
+    )
+    .await;
+    env.machine_claim_in(&ns, "m1-v6", "p6", &m1).await;
+    let _operator = env.operator();
+
+    let v6 = env.allocated("m1-v6").await;
+    assert_eq!(env.allocated("m1-v4").await.spec.address, "10.0.1.2");
+    let host = the_host(&env, "m1.example.com").await;
+    assert_eq!(v4s(&host), ["10.0.1.2"]);
+    assert_eq!(v6s(&host), [v6.spec.address.as_str()]);
+    assert_eq!(host["comment"], format!("ipam-operator: Machine {ns}/m1"));
+    let v4_claim = claims.get("m1-v4").await.unwrap();
+    assert_eq!(
+        v4_claim.metadata.annotations.unwrap()["ipam-operator.io/infoblox-owner"],
+        "Machine/m1"
+    );
+
+    claims.delete("m1-v4", &Default::default()).await.unwrap();
+    gone(&claims, "m1-v4").await;
+    let host = the_host(&env, "m1.example.com").await;
+    assert!(v4s(&host).is_empty(), "{host}");
+    assert_eq!(v6s(&host), [v6.spec.address.as_str()]);
+    env.finish().await;
+}
