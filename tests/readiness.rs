@@ -1,6 +1,6 @@
-//! `/readyz` waits for every cache of every controller that runs, not just some: an operator
-//! whose account may not list the Infoblox and k0rdent kinds stays unready, naming exactly
-//! those caches, and becomes ready once the chart's RBAC for them is applied.
+//! `/readyz` waits for the caches of the Infoblox and k0rdent controllers too, not only the
+//! in-cluster ones: an operator whose account may not list those kinds stays unready, naming
+//! exactly their caches, and becomes ready once the chart's RBAC for them is applied.
 
 mod chart;
 mod process;
