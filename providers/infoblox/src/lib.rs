@@ -41,6 +41,9 @@ pub async fn run(
     reporter: Reporter,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    // Not ready until all three controllers exist and have registered their caches: the
+    // claim controller is built only after the Cluster kind's discovery answers.
+    let building = ipam_kube_support::readiness::pending("infoblox controllers");
     wapi::client::install_crypto_provider();
     let recorder = Recorder::new(client.clone(), reporter);
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -54,6 +57,7 @@ pub async fn run(
     let pools = pool_controller::run(client.clone(), &config, signal());
     let clusters = ipam_kube_support::capi_cluster::discover(&client).await;
     let claims = claim_controller::run(client, &config, recorder, clusters, signal());
+    drop(building);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
