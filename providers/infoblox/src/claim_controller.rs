@@ -33,7 +33,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::api::{GROUP, InfobloxIPPool, InfobloxInstance, Reservation as ReservationKind};
+use crate::api::{GROUP, InfobloxIPPool, InfobloxInstance};
 use crate::config::Config;
 use crate::hostname::{self, HOSTNAME_ANNOTATION};
 use crate::location::Location;
@@ -368,10 +368,7 @@ async fn target(
             }
         }
     }
-    let kind = match pool.spec.reservation.unwrap_or_default() {
-        ReservationKind::HostRecord => Kind::HostRecord,
-        ReservationKind::FixedAddress => Kind::FixedAddress,
-    };
+    let kind = Kind::from(pool.spec.reservation.unwrap_or_default());
     if kind == Kind::FixedAddress && subnets.iter().any(|(n, _)| n.addr().is_ipv6()) {
         return Ok(Err(Blocked::wait(
             "PoolNotReady",

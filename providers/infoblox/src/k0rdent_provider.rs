@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::api::{InfobloxIPPool, InfobloxInstance};
 
-pub use crate::location::{INSTANCE_ANNOTATION, NETWORK_VIEW_ANNOTATION};
+use crate::location::{INSTANCE_ANNOTATION, NETWORK_VIEW_ANNOTATION};
 pub const DNS_ZONE_ANNOTATION: &str = "ipam-operator.io/infoblox-dns-zone";
 
 const MANAGER: &str = "ipam-operator-k0rdent";

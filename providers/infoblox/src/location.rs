@@ -11,7 +11,12 @@ use kube::ResourceExt;
 use crate::api::{InfobloxIPPoolSpec, Reservation};
 use crate::wapi::Kind;
 
-/// The same keys a k0rdent ClusterIPAMClaim uses to choose the instance and network view.
+/// The same keys as on a k0rdent ClusterIPAMClaim (`crate::k0rdent_provider`), with another
+/// meaning: there a person writes them to choose which instance and network view the claim's
+/// pool uses; on an IPAddressClaim this operator writes them to record where the reservation
+/// was made, and release reads them back. Editing them on an IPAddressClaim does not move
+/// an allocation; it only misdirects its release. The keys stay shared because claims already
+/// carry them.
 pub const INSTANCE_ANNOTATION: &str = "ipam-operator.io/infoblox-instance";
 pub const NETWORK_VIEW_ANNOTATION: &str = "ipam-operator.io/infoblox-network-view";
 /// `HostRecord` or `FixedAddress`, the values of the pool's `spec.reservation`.
@@ -24,23 +29,12 @@ pub struct Location {
     pub kind: Kind,
 }
 
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::HostRecord => "HostRecord",
-        Kind::FixedAddress => "FixedAddress",
-    }
-}
-
 impl Location {
     /// The location recorded on `claim`, when all three parts are there and readable.
     pub fn recorded(claim: &IPAddressClaim) -> Option<Location> {
         let a = claim.annotations();
         let get = |k: &str| a.get(k).filter(|v| !v.is_empty()).cloned();
-        let kind = match get(RESERVATION_ANNOTATION)?.as_str() {
-            "HostRecord" => Kind::HostRecord,
-            "FixedAddress" => Kind::FixedAddress,
-            _ => return None,
-        };
+        let kind = Reservation::from_name(&get(RESERVATION_ANNOTATION)?)?.into();
         Some(Location {
             instance: get(INSTANCE_ANNOTATION)?,
             network_view: get(NETWORK_VIEW_ANNOTATION)?,
@@ -54,10 +48,7 @@ impl Location {
     pub fn applied_to(&self, pool: &mut InfobloxIPPoolSpec) {
         pool.instance.name = self.instance.clone();
         pool.network_view = Some(self.network_view.clone());
-        pool.reservation = Some(match self.kind {
-            Kind::HostRecord => Reservation::HostRecord,
-            Kind::FixedAddress => Reservation::FixedAddress,
-        });
+        pool.reservation = Some(self.kind.into());
     }
 
     /// The annotations that record this location.
@@ -65,7 +56,7 @@ impl Location {
         BTreeMap::from([
             (INSTANCE_ANNOTATION, self.instance.clone()),
             (NETWORK_VIEW_ANNOTATION, self.network_view.clone()),
-            (RESERVATION_ANNOTATION, kind_name(self.kind).to_string()),
+            (RESERVATION_ANNOTATION, Reservation::from(self.kind).name().to_string()),
         ])
     }
 }

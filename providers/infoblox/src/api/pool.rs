@@ -44,6 +44,42 @@ pub enum Reservation {
     FixedAddress,
 }
 
+/// The one mapping between the kind as the pool and the claim spell it and the kind the WAPI
+/// client reserves.
+impl Reservation {
+    /// The name in `spec.reservation`, also recorded on claims (`crate::location`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reservation::HostRecord => "HostRecord",
+            Reservation::FixedAddress => "FixedAddress",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Reservation::HostRecord, Reservation::FixedAddress]
+            .into_iter()
+            .find(|r| r.name() == name)
+    }
+}
+
+impl From<Reservation> for crate::wapi::Kind {
+    fn from(r: Reservation) -> Self {
+        match r {
+            Reservation::HostRecord => crate::wapi::Kind::HostRecord,
+            Reservation::FixedAddress => crate::wapi::Kind::FixedAddress,
+        }
+    }
+}
+
+impl From<crate::wapi::Kind> for Reservation {
+    fn from(k: crate::wapi::Kind) -> Self {
+        match k {
+            crate::wapi::Kind::HostRecord => Reservation::HostRecord,
+            crate::wapi::Kind::FixedAddress => Reservation::FixedAddress,
+        }
+    }
+}
+
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "ipam.cluster.x-k8s.io",
@@ -142,6 +178,16 @@ impl InfobloxIPPoolSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reservation_name_is_the_spelling_of_spec_reservation() {
+        for r in [Reservation::HostRecord, Reservation::FixedAddress] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.name());
+            assert_eq!(Reservation::from_name(r.name()), Some(r));
+            assert_eq!(Reservation::from(crate::wapi::Kind::from(r)), r);
+        }
+        assert_eq!(Reservation::from_name("Lease"), None);
+    }
 
     #[test]
     fn views_follow_the_telekom_rules() {
