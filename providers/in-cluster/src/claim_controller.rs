@@ -196,28 +196,24 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
     match cluster_state(&claim, &ctx).await.map_err(api_err)? {
         ClusterState::Usable => {}
         ClusterState::Missing(name) => {
-            let d = Decision::new(
-                READY,
-                false,
+            return wait(
+                &claim,
+                &ctx,
                 "ClusterNotFound",
                 format!("waiting for Cluster {ns}/{name} to exist"),
-            );
-            write_status(&claim, &ctx, None, &d)
-                .await
-                .map_err(api_err)?;
-            return Ok(Action::await_change());
+            )
+            .await
+            .map_err(api_err);
         }
         ClusterState::Paused(name) => {
-            let d = Decision::new(
-                READY,
-                false,
+            return wait(
+                &claim,
+                &ctx,
                 "ClusterPaused",
                 format!("Cluster {ns}/{name} is paused; allocation waits until it resumes"),
-            );
-            write_status(&claim, &ctx, None, &d)
-                .await
-                .map_err(api_err)?;
-            return Ok(Action::await_change());
+            )
+            .await
+            .map_err(api_err);
         }
     }
     let claims = Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns);
@@ -235,28 +231,24 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
         return Ok(Action::await_change());
     }
     if let FoundPool::Missing = pool {
-        let d = Decision::new(
-            READY,
-            false,
+        return wait(
+            &claim,
+            &ctx,
             "PoolNotFound",
             format!("{key} does not exist"),
-        );
-        write_status(&claim, &ctx, None, &d)
-            .await
-            .map_err(api_err)?;
-        return Ok(Action::await_change());
+        )
+        .await
+        .map_err(api_err);
     };
     if pool.deleting() {
-        let d = Decision::new(
-            READY,
-            false,
+        return wait(
+            &claim,
+            &ctx,
             "PoolNotReady",
             format!("{key} is being deleted"),
-        );
-        write_status(&claim, &ctx, None, &d)
-            .await
-            .map_err(api_err)?;
-        return Ok(Action::await_change());
+        )
+        .await
+        .map_err(api_err);
     }
 
     // An IPAddress named after the claim is adopted as it is: its spec is immutable, and
@@ -586,6 +578,19 @@ fn owner_references(claim: &IPAddressClaim, pool: &FoundPool) -> Vec<OwnerRefere
 
 /// Writes `Ready` (and the address reference once allocated) when it differs from what the
 /// claim shows. Returns whether anything was written.
+/// Tells the claim why it gets no address yet (`Ready=False` with `reason`), then waits for
+/// a change of the claim, its pool or its Cluster.
+async fn wait(
+    claim: &IPAddressClaim,
+    ctx: &Context,
+    reason: &'static str,
+    message: String,
+) -> Result<Action, kube::Error> {
+    let d = Decision::new(READY, false, reason, message);
+    write_status(claim, ctx, None, &d).await?;
+    Ok(Action::await_change())
+}
+
 async fn write_status(
     claim: &IPAddressClaim,
     ctx: &Context,
