@@ -43,7 +43,7 @@ use crate::reserve_plan::{Found, Plan};
 use crate::sharing::OWNER_ANNOTATION;
 use crate::wapi::{HostRequest, Kind, Reservation, WapiClient, WapiError};
 use crate::{api::Views, connect};
-use crate::{name_lock, release_plan, reserve_plan, sharing};
+use crate::{holders, name_lock, release_plan, reserve_plan, sharing};
 
 pub const MANAGER: &str = "ipam-operator-infoblox-claims";
 
@@ -92,6 +92,8 @@ impl Blocked {
 /// A pool with everything the WAPI calls need.
 struct Target {
     pool: InfobloxIPPool,
+    /// The pool's InfobloxInstance, whose defaults other pools on it use too.
+    instance: InfobloxInstance,
     kind: Kind,
     wapi: WapiClient,
     views: Views,
@@ -205,7 +207,24 @@ async fn allocate(
     let shares_recorded = sharing::recorded(claim).is_some();
     let host = match (hostname::recorded(claim), finished) {
         (None, Some(existing)) => return adopt(claim, ctx, &pool, existing).await.map(Ok),
-        (Some(_), Some(existing)) if shares_recorded => {
+        (Some(host), Some(existing)) if shares_recorded => {
+            // Allocated before reservations were marked and locations recorded (an earlier
+            // version, or the upstream provider): its IPAddress proves the record is its own,
+            // so it marks it now, before another claim of the same host name could take it.
+            if Location::recorded(claim).is_none() {
+                match mark_held(ctx, claim, pool.clone(), &host, &existing.spec.address).await? {
+                    Held::Marked(location) => {
+                        annotate(ctx, claim, json!(location.annotations())).await?;
+                        return Ok(Ok(Action::await_change()));
+                    }
+                    Held::NotFound => {}
+                    Held::Failed(message) => {
+                        tracing::warn!(claim = %format!("{ns}/{}", claim.name_any()), %message, "cannot mark the claim's record yet; retrying");
+                        adopt(claim, ctx, &pool, existing).await?;
+                        return Ok(Ok(Action::requeue(ctx.config.retry)));
+                    }
+                }
+            }
             return adopt(claim, ctx, &pool, existing).await.map(Ok);
         }
         (Some(host), None) if shares_recorded => host,
@@ -247,7 +266,7 @@ async fn allocate(
     let _deciding =
         name_lock::lock(target.wapi.endpoint(), &target.views.network_view, &host).await;
     let (me, taken) = sharing::load(&ctx.client, claim, target.kind).await?;
-    let reserved = match reserve(&target, &host, &me, &taken).await {
+    let reserved = match reserve(&ctx.client, &target, &host, &me, &taken).await {
         Ok(r) => r,
         Err(blocked) => return Ok(Err(blocked)),
     };
@@ -381,10 +400,64 @@ async fn target(
     let views = pool.spec.views(&instance.spec);
     Ok(Ok(Target {
         pool,
+        instance,
         kind,
         wapi,
         views,
         subnets,
+    }))
+}
+
+/// What [`mark_held`] did.
+enum Held {
+    /// The record holding the claim's address is marked as its own (or its Machine's), at
+    /// `Location`, the pool's.
+    Marked(Location),
+    /// No record of the host name at the pool's location holds the claim's address, or one
+    /// another owner marked does: nothing written.
+    NotFound,
+    /// Infoblox (or the pool's instance) could not be asked.
+    Failed(String),
+}
+
+/// Marks the reservation at the pool's location that holds `address`, the address of the
+/// claim's IPAddress, as the claim's (or its Machine's); one without a mark is taken over.
+async fn mark_held(
+    ctx: &Context,
+    claim: &IPAddressClaim,
+    pool: InfobloxIPPool,
+    host: &str,
+    address: &str,
+) -> Result<Held, kube::Error> {
+    let target = match target(ctx, pool).await? {
+        Ok(t) => t,
+        Err(blocked) => return Ok(Held::Failed(blocked.decision.message)),
+    };
+    let nv = &target.views.network_view;
+    let _deciding = name_lock::lock(target.wapi.endpoint(), nv, host).await;
+    let (me, _) = sharing::load(&ctx.client, claim, target.kind).await?;
+    let records = match target.wapi.find_reservations(target.kind, host, nv).await {
+        Ok(r) => r,
+        Err(e) => return Ok(Held::Failed(e.to_string())),
+    };
+    let Some(record) = records.iter().find(|r| {
+        r.addresses
+            .iter()
+            .any(|a| release_plan::same_address(a, address))
+    }) else {
+        return Ok(Held::NotFound);
+    };
+    if let Some(owner) = me.other_owner(record.comment.as_deref()) {
+        tracing::warn!(host, network_view = %nv, %owner, address, "the claim's address is in a record another owner marked; left as it is");
+        return Ok(Held::NotFound);
+    }
+    if let Err(e) = mark(&target, record, me.remark(record.comment.as_deref())).await {
+        return Ok(Held::Failed(e.to_string()));
+    }
+    Ok(Held::Marked(Location {
+        instance: target.pool.spec.instance.name.clone(),
+        network_view: nv.clone(),
+        kind: target.kind,
     }))
 }
 
@@ -403,9 +476,11 @@ async fn mark(
 
 /// The reserved address, its subnet and gateway: found by name first, created (or added to
 /// the Machine's host record) otherwise ([`reserve_plan`]). `me` is who a found record must
-/// belong to, and who a new one will; `taken` what the Machine's other claims hold. Called
-/// under the name lock.
+/// belong to, and who a new one will; `taken` what the Machine's other claims hold; `client`
+/// finds which claims' IPAddresses hold an unmarked record's addresses. Called under the name
+/// lock.
 async fn reserve(
+    client: &Client,
     target: &Target,
     host: &str,
     me: &Claimant,
@@ -429,7 +504,28 @@ async fn reserve(
         .find_reservations(target.kind, host, nv)
         .await
         .map_err(wapi_failed)?;
-    let extend = match reserve_plan::plan(&existing, me, &target.subnets, taken) {
+    let holders = if existing
+        .iter()
+        .any(|r| Owner::of(r.comment.as_deref()).is_none())
+    {
+        holders::load(
+            client,
+            &target.pool.namespace().unwrap_or_default(),
+            &target.instance.name_any(),
+            &target.instance.spec,
+            nv,
+        )
+        .await
+            .map_err(|e| {
+                Blocked::retry(
+                    "AllocationFailed",
+                    format!("{what} {host} in network view {nv} carries no owner mark, and the IPAddresses that could hold it cannot be listed: {e}"),
+                )
+            })?
+    } else {
+        Vec::new()
+    };
+    let extend = match reserve_plan::plan(&existing, me, &target.subnets, taken, &holders) {
         Plan::Create => None,
         Plan::Adopt {
             record,

@@ -7,6 +7,7 @@ pub mod api;
 pub mod claim_controller;
 pub mod config;
 pub mod connect;
+pub mod holders;
 pub mod hostname;
 pub mod instance_controller;
 pub mod k0rdent_provider;

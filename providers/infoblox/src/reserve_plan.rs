@@ -47,13 +47,23 @@ pub struct Found {
     pub gateway: Option<String>,
 }
 
+/// An address an IPAddress of an InfobloxIPPool holds, and its claim (`<namespace>/<name>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub address: String,
+    pub claim: String,
+}
+
 /// The plan for `claim` given the reservations named like it (`found`), the pool's
-/// `subnets`, and the addresses the IPAddresses of its Machine's other claims hold (`taken`).
+/// `subnets`, the addresses the IPAddresses of its Machine's other claims hold (`taken`), and
+/// what the IPAddresses of all InfobloxIPPools hold (`holders`, needed only when a found
+/// record carries no mark).
 pub fn plan<'r>(
     found: &'r [Reservation],
     claim: &Claimant,
     subnets: &[Subnet],
     taken: &[String],
+    holders: &[Holder],
 ) -> Plan<'r> {
     if let Some((record, owner)) = found
         .iter()
@@ -66,6 +76,22 @@ pub fn plan<'r>(
         [one] => one,
         many => return Plan::Many(many.len()),
     };
+    // An unmarked record is taken over only when no other claim's IPAddress holds one of its
+    // addresses: one that does shows the record is that claim's, allocated before records
+    // were marked (or by the upstream provider), and it marks the record as its own on its
+    // next pass. Its Machine's other claims do not count: their record is this claim's too.
+    if Owner::of(record.comment.as_deref()).is_none()
+        && let Some(holder) = holders.iter().find(|h| {
+            h.claim != claim.claim
+                && !claim.siblings.contains(&h.claim)
+                && record.addresses.iter().any(|a| same_address(a, &h.address))
+        })
+    {
+        return Plan::Conflict {
+            record,
+            owner: Owner::Claim(holder.claim.clone()),
+        };
+    }
     let remark = claim.remark(record.comment.as_deref());
     match in_subnets(record, subnets, taken) {
         Some(address) => Plan::Adopt {
@@ -133,7 +159,7 @@ mod tests {
         let found = [record(machine.clone(), &["10.0.1.2"])];
         let v6_claim = of_machine("a/m1-v6", &["a/m1-v4"]);
         assert_eq!(
-            plan(&found, &v6_claim, &v6(), &["10.0.1.2".into()]),
+            plan(&found, &v6_claim, &v6(), &["10.0.1.2".into()], &[]),
             Plan::Extend {
                 record: &found[0],
                 remark: None
@@ -143,7 +169,7 @@ mod tests {
         let found = [record(machine, &["10.0.1.2", "2001:db8::1"])];
         let Plan::Adopt {
             address, remark, ..
-        } = plan(&found, &v6_claim, &v6(), &["10.0.1.2".into()])
+        } = plan(&found, &v6_claim, &v6(), &["10.0.1.2".into()], &[])
         else {
             panic!("adopts");
         };
@@ -159,7 +185,7 @@ mod tests {
         )];
         let nic2 = of_machine("a/m1-nic2", &["a/m1-nic1"]);
         assert!(matches!(
-            plan(&found, &nic2, &v4(), &["10.0.1.2".into()]),
+            plan(&found, &nic2, &v4(), &["10.0.1.2".into()], &[]),
             Plan::Extend { .. }
         ));
     }
@@ -170,7 +196,7 @@ mod tests {
         for comment in [None, Some(Owner::Claim("a/m1-v4".into()).mark())] {
             let found = [record(comment.clone(), &["10.0.1.2"])];
             assert_eq!(
-                plan(&found, &v6_claim, &v6(), &[]),
+                plan(&found, &v6_claim, &v6(), &[], &[]),
                 Plan::Extend {
                     record: &found[0],
                     remark: Some("ipam-operator: Machine a/m1".into())
@@ -187,7 +213,7 @@ mod tests {
             &["10.0.1.2"],
         )];
         assert_eq!(
-            plan(&found, &of_machine("a/m1-v4", &[]), &v4(), &[]),
+            plan(&found, &of_machine("a/m1-v4", &[]), &v4(), &[], &[]),
             Plan::Conflict {
                 record: &found[0],
                 owner: Owner::Machine("b/m1".into())
@@ -195,7 +221,7 @@ mod tests {
         );
         let found = [record(Some(Owner::Claim("a/m1-v4".into()).mark()), &[])];
         assert!(matches!(
-            plan(&found, &of_machine("a/m1-v6", &[]), &v6(), &[]),
+            plan(&found, &of_machine("a/m1-v6", &[]), &v6(), &[], &[]),
             Plan::Conflict { .. }
         ));
     }
@@ -206,7 +232,7 @@ mod tests {
         let found = [record(None, &["10.0.1.5"])];
         let Plan::Adopt {
             address, remark, ..
-        } = plan(&found, &alone, &v4(), &[])
+        } = plan(&found, &alone, &v4(), &[], &[])
         else {
             panic!("adopts");
         };
@@ -221,11 +247,46 @@ mod tests {
             &["10.9.9.9"],
         )];
         assert_eq!(
-            plan(&found, &alone, &v4(), &[]),
+            plan(&found, &alone, &v4(), &[], &[]),
             Plan::Elsewhere { record: &found[0] }
         );
-        assert_eq!(plan(&[], &alone, &v4(), &[]), Plan::Create);
+        assert_eq!(plan(&[], &alone, &v4(), &[], &[]), Plan::Create);
         let two = [record(None, &[]), record(None, &[])];
-        assert_eq!(plan(&two, &alone, &v4(), &[]), Plan::Many(2));
+        assert_eq!(plan(&two, &alone, &v4(), &[], &[]), Plan::Many(2));
+    }
+
+    #[test]
+    fn an_unmarked_record_another_claims_ipaddress_holds_is_not_taken_over() {
+        let found = [record(None, &["10.0.1.5"])];
+        let held = [Holder {
+            address: "10.0.1.5".into(),
+            claim: "a/web".into(),
+        }];
+        assert_eq!(
+            plan(&found, &Claimant::alone("b/web".into()), &v4(), &[], &held),
+            Plan::Conflict {
+                record: &found[0],
+                owner: Owner::Claim("a/web".into())
+            }
+        );
+        // Held by the claim itself, or by another claim of its Machine: taken over.
+        assert!(matches!(
+            plan(&found, &Claimant::alone("a/web".into()), &v4(), &[], &held),
+            Plan::Adopt { .. }
+        ));
+        let v6_claim = of_machine("a/m1-v6", &["a/web"]);
+        assert!(matches!(
+            plan(&found, &v6_claim, &v6(), &["10.0.1.5".into()], &held),
+            Plan::Extend { .. }
+        ));
+        // A marked record is decided by its mark alone.
+        let found = [record(
+            Some(Owner::Claim("b/web".into()).mark()),
+            &["10.0.1.5"],
+        )];
+        assert!(matches!(
+            plan(&found, &Claimant::alone("b/web".into()), &v4(), &[], &held),
+            Plan::Adopt { .. }
+        ));
     }
 }

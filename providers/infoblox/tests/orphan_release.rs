@@ -138,11 +138,13 @@ async fn without_the_pool_only_the_claims_own_address_leaves_a_shared_host_recor
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_without_pool_or_recorded_location_warns_and_lets_the_claim_go() {
     let env = setup("ib-orphan-old").await;
-    let _operator = env.operator();
+    let operator = env.operator();
     env.pool("p", json!({})).await;
     env.claim("c1", "p").await;
     env.allocated("c1").await;
-    // A claim allocated before locations were recorded.
+    // A claim allocated before locations were recorded. Stopped first: a running operator
+    // records the location again for an allocated claim whose record it finds.
+    drop(operator);
     env.claims()
         .patch(
             "c1",
@@ -160,6 +162,7 @@ async fn a_release_without_pool_or_recorded_location_warns_and_lets_the_claim_go
         .delete("c1", &Default::default())
         .await
         .unwrap();
+    let _operator = env.operator();
     gone(&env.claims(), "c1").await;
     let events = env.ns.api::<Event>();
     let note = eventually(30, "a ReleaseSkipped event", || async {

@@ -10,6 +10,7 @@ use ipam_kube_support::capi::{IPAddress, IPAddressClaim};
 use ipam_test_support::TestNamespace;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 fn mark(ns: &str, claim: &str) -> String {
@@ -133,6 +134,20 @@ async fn reservations_the_upstream_provider_left_unmarked_are_taken_over_and_mar
     .await;
     env.claim("c1", "p").await;
     env.claim("f1", "pf").await;
+    // The same address held in another network view says nothing about c1's record.
+    env.sim
+        .seed(json!({"network_views": ["nv2"],
+                     "networks": [{"network": "10.0.1.0/29", "network_view": "nv2"}]}))
+        .await;
+    env.pool("p2", json!({"networkView": "nv2"})).await;
+    create(
+        &env.addresses(),
+        json!({"apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddress",
+               "metadata": {"name": "elsewhere"},
+               "spec": {"claimRef": {"name": "elsewhere"}, "address": "10.0.1.5", "prefix": 29,
+                        "poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InfobloxIPPool", "name": "p2"}}}),
+    )
+    .await;
     let _operator = env.operator();
 
     let ns = &env.ns.name;
@@ -157,5 +172,103 @@ async fn reservations_the_upstream_provider_left_unmarked_are_taken_over_and_mar
     }
     assert!(env.sim.hosts_named("c1").await.is_empty(), "released");
     assert!(env.sim.fixed_named("f1").await.is_empty(), "released");
+    env.finish().await;
+}
+
+/// A claim allocated before records were marked (by an earlier version of this operator, or
+/// the upstream provider): its host name recorded, its IPAddress written, its record unmarked.
+async fn allocated_unmarked(env: &Env, ns: &str, name: &str, address: &str) {
+    let claims = Api::<IPAddressClaim>::namespaced(env.ns.client.clone(), ns);
+    env.claim_in(ns, name, "p").await;
+    claims
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {
+                "finalizers": ["ipam.cluster.x-k8s.io/ReleaseAddress"],
+                // Held back until the test lets it reconcile.
+                "annotations": {"ipam.cluster.x-k8s.io/hostname": name,
+                                "cluster.x-k8s.io/paused": ""}}})),
+        )
+        .await
+        .unwrap();
+    create(
+        &Api::<IPAddress>::namespaced(env.ns.client.clone(), ns),
+        json!({"apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddress",
+               "metadata": {"name": name},
+               "spec": {"claimRef": {"name": name}, "address": address, "prefix": 29,
+                        "poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InfobloxIPPool", "name": "p"}}}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unmarked_record_another_claims_ipaddress_holds_is_not_taken_over() {
+    let env = setup("ib-owner-held").await;
+    let other = TestNamespace::new("ib-owner-held-b").await;
+    let (a, b) = (env.ns.name.as_str(), other.name.as_str());
+    env.sim
+        .seed(json!({
+            "hosts": [{"name": "web", "network_view": "nv", "configure_for_dns": false,
+                       "ipv4addrs": [{"ipv4addr": "10.0.1.5"}]}]}))
+        .await;
+    for ns in [a, b] {
+        env.pool_in(ns, "p", json!({})).await;
+    }
+    allocated_unmarked(&env, a, "web", "10.0.1.5").await;
+    let _operator = env.operator_in_all_namespaces();
+
+    // Before a/web has marked its record, b/web finds it unmarked by name: a/web's IPAddress
+    // holding its address is what tells b/web it is not free.
+    env.claim_in(b, "web", "p").await;
+    let (status, message) = env.claim_reason_in(b, "web", "HostnameConflict").await;
+    assert_eq!(status, "False");
+    assert!(
+        message.contains(&format!("IPAddressClaim {a}/web")),
+        "{message}"
+    );
+    let b_addresses = Api::<IPAddress>::namespaced(env.ns.client.clone(), b);
+    assert!(b_addresses.get_opt("web").await.unwrap().is_none());
+    let hosts = env.sim.hosts_named("web").await;
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert!(
+        hosts[0]["comment"].as_str().is_none_or(str::is_empty),
+        "still unmarked: {hosts:?}"
+    );
+
+    // a/web, reconciled, proves the record its own by its IPAddress and marks it.
+    env.claims()
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"cluster.x-k8s.io/paused": null}}})),
+        )
+        .await
+        .unwrap();
+    eventually(30, "the record marked as a/web's", || async {
+        let hosts = env.sim.hosts_named("web").await;
+        (hosts.len() == 1 && hosts[0]["comment"] == mark(a, "web")).then_some(())
+    })
+    .await;
+
+    // a/web's release frees the record; only then does b/web get the name.
+    env.claims()
+        .delete("web", &Default::default())
+        .await
+        .unwrap();
+    gone(&env.claims(), "web").await;
+    let web_b = env.allocated_in(b, "web").await;
+    let hosts = env.sim.hosts_named("web").await;
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert_eq!(hosts[0]["comment"], mark(b, "web"));
+    assert_eq!(hosts[0]["ipv4addrs"][0]["ipv4addr"], web_b.spec.address);
+
+    let b_claims = Api::<IPAddressClaim>::namespaced(env.ns.client.clone(), b);
+    b_claims.delete("web", &Default::default()).await.unwrap();
+    gone(&b_claims, "web").await;
+    let b_pools = Api::<InfobloxIPPool>::namespaced(env.ns.client.clone(), b);
+    b_pools.delete("p", &Default::default()).await.unwrap();
+    gone(&b_pools, "p").await;
+    other.delete().await;
     env.finish().await;
 }
