@@ -257,7 +257,25 @@ async fn allocate(
         network_view: target.views.network_view.clone(),
         kind: target.kind,
     };
-    if Location::recorded(claim).as_ref() != Some(&location) {
+    let recorded = Location::recorded(claim);
+    if recorded.as_ref() != Some(&location) {
+        // Another location recorded and no IPAddress: an earlier pass may have reserved there
+        // before the IPAddress write failed and the pool was pointed elsewhere. Freed first,
+        // by the rules of release, or recording the new location would leak it.
+        if let Some(old) = recorded
+            && let Some(mut blocked) =
+                free_in_infoblox(ctx, claim, target.pool.clone(), &host, None).await?
+        {
+            blocked.decision.message = format!(
+                "the pool now reserves in network view {} of InfobloxInstance {}; what this claim reserved in network view {} of InfobloxInstance {} is freed first: {}",
+                location.network_view,
+                location.instance,
+                old.network_view,
+                old.instance,
+                blocked.decision.message
+            );
+            return Ok(Err(blocked));
+        }
         annotate(ctx, claim, json!(location.annotations())).await?;
         return Ok(Ok(Action::await_change()));
     }

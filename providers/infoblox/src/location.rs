@@ -56,7 +56,10 @@ impl Location {
         BTreeMap::from([
             (INSTANCE_ANNOTATION, self.instance.clone()),
             (NETWORK_VIEW_ANNOTATION, self.network_view.clone()),
-            (RESERVATION_ANNOTATION, Reservation::from(self.kind).name().to_string()),
+            (
+                RESERVATION_ANNOTATION,
+                Reservation::from(self.kind).name().to_string(),
+            ),
         ])
     }
 }

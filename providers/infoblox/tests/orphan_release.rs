@@ -1,7 +1,8 @@
 //! Release through the location the claim recorded at allocation: after the InfobloxIPPool is
 //! gone (its finalizer stripped by hand) it still finds and frees the reservation, and only the
 //! claim's own address of it; after the pool was pointed at another network view it frees the
-//! reservation where it was made.
+//! reservation where it was made, also when the claim had reserved there without getting its
+//! IPAddress.
 
 mod common;
 
@@ -228,6 +229,53 @@ async fn a_pool_moved_to_another_network_view_releases_where_the_claim_was_alloc
         env.sim.hosts().await.is_empty(),
         "the record in nv is freed, not leaked: {:?}",
         env.sim.hosts().await
+    );
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reservation_left_at_the_old_location_is_freed_before_the_new_one_is_made() {
+    let env = setup("ib-moved-early").await;
+    let ns = env.ns.name.clone();
+    // A pass reserved c1 in nv, recorded there, then failed to write the IPAddress; the pool
+    // was pointed at nv2 before the next pass.
+    env.sim
+        .seed(json!({"network_views": ["nv2"],
+                     "networks": [{"network": "10.0.1.0/29", "network_view": "nv2"}],
+                     "hosts": [{"name": "c1", "network_view": "nv", "configure_for_dns": false,
+                                "comment": format!("ipam-operator: IPAddressClaim {ns}/c1"),
+                                "ipv4addrs": [{"ipv4addr": "10.0.1.5"}]}]}))
+        .await;
+    env.pool("p", json!({"networkView": "nv2"})).await;
+    env.claim("c1", "p").await;
+    env.claims()
+        .patch(
+            "c1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {
+                "finalizers": ["ipam.cluster.x-k8s.io/ReleaseAddress"],
+                "annotations": {
+                    "ipam.cluster.x-k8s.io/hostname": "c1",
+                    "ipam-operator.io/infoblox-owner": "IPAddressClaim/c1",
+                    "ipam-operator.io/infoblox-instance": env.instance,
+                    "ipam-operator.io/infoblox-network-view": "nv",
+                    "ipam-operator.io/infoblox-reservation": "HostRecord"}}})),
+        )
+        .await
+        .unwrap();
+    let _operator = env.operator();
+
+    env.allocated("c1").await;
+    let hosts = env.sim.hosts_named("c1").await;
+    assert_eq!(hosts.len(), 1, "the record in nv is freed: {hosts:?}");
+    assert_eq!(hosts[0]["network_view"], "nv2", "{hosts:?}");
+    let claim = env.claims().get("c1").await.unwrap();
+    assert_eq!(
+        claim
+            .annotations()
+            .get("ipam-operator.io/infoblox-network-view")
+            .map(String::as_str),
+        Some("nv2")
     );
     env.finish().await;
 }
