@@ -14,7 +14,7 @@ use ipam_test_support::{TestNamespace, capi_crds, create, flux_crds, install_crd
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use process::{Operator, eventually};
+use process::eventually;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]

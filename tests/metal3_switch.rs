@@ -10,7 +10,7 @@ mod process;
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_in_cluster::api::capi::IPAddressClaim;
 use ipam_in_cluster::metal3::api::IPPool;
-use ipam_test_support::{TestNamespace, capi_crds, install_crds};
+use ipam_test_support::{TestNamespace, capi_crds, create, install_crds};
 use kube::ResourceExt;
 use kube::api::PostParams;
 use process::{Operator, eventually, http_get};
@@ -29,6 +29,12 @@ async fn metal3_without_in_cluster_is_refused_at_start() {
         stderr.contains("--controllers metal3 needs in-cluster"),
         "{stderr}"
     );
+}
+
+/// Metal3 IPPool `m3` handing out `start`..`end`.
+fn metal3_pool(start: &str, end: &str) -> serde_json::Value {
+    json!({"apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool", "metadata": {"name": "m3"},
+           "spec": {"namePrefix": "m3", "pools": [{"start": start, "end": end}], "prefix": 24}})
 }
 
 fn claim(name: &str, kind: &str, group: &str, pool: &str) -> IPAddressClaim {
@@ -83,15 +89,7 @@ async fn with_the_metal3_face_off_the_operator_needs_no_metal3_rights() {
         .create(&PostParams::default(), &in_cluster)
         .await
         .unwrap();
-    let metal3: IPPool = serde_json::from_value(json!({
-        "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool",
-        "metadata": {"name": "m3"},
-        "spec": {"namePrefix": "m3", "pools": [{"start": "10.72.0.10", "end": "10.72.0.20"}], "prefix": 24}}))
-    .unwrap();
-    ns.api::<IPPool>()
-        .create(&PostParams::default(), &metal3)
-        .await
-        .unwrap();
+    create(&ns.api::<IPPool>(), metal3_pool("10.72.0.10", "10.72.0.20")).await;
     let claims = ns.api::<IPAddressClaim>();
     let pp = PostParams::default();
     claims
@@ -134,15 +132,7 @@ async fn a_claim_served_before_the_switch_can_still_be_deleted() {
         &["--namespace", &ns.name],
         &[("KUBE_RS_DEBUG_IMPERSONATE_USER", &user)],
     );
-    let metal3: IPPool = serde_json::from_value(json!({
-        "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool",
-        "metadata": {"name": "m3"},
-        "spec": {"namePrefix": "m3", "pools": [{"start": "10.74.0.10", "end": "10.74.0.20"}], "prefix": 24}}))
-    .unwrap();
-    ns.api::<IPPool>()
-        .create(&PostParams::default(), &metal3)
-        .await
-        .unwrap();
+    create(&ns.api::<IPPool>(), metal3_pool("10.74.0.10", "10.74.0.20")).await;
     let claims = ns.api::<IPAddressClaim>();
     claims
         .create(

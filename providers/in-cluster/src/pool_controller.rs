@@ -71,23 +71,14 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
     let pools = api(&ctx.client, pool.as_ref());
 
     if pool.meta().deletion_timestamp.is_some() {
-        let holding = if in_use.is_empty() {
-            stale_records::live_holders(&ctx.client, &ctx.ledger, &key)
+        let blocked = if in_use.is_empty() {
+            stale_records::deletion_blocked(&ctx.client, &ctx.ledger, &key)
                 .await
                 .map_err(err)?
         } else {
-            Vec::new()
+            None
         };
-        if !holding.is_empty() {
-            let d = Decision::new(
-                READY,
-                false,
-                "PoolInUse",
-                format!(
-                    "deletion waits for claims still holding addresses of {key}: {}",
-                    holding.join(", ")
-                ),
-            );
+        if let Some(d) = blocked {
             write_status(&pools, pool.as_ref(), None, &d)
                 .await
                 .map_err(err)?;

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ipam_kube_support::conditions::{Decision, READY};
 use kube::{Client, ResourceExt};
 
 use crate::claim_controller::ReleaseNotifier;
@@ -91,19 +92,30 @@ impl Sweeper {
     }
 }
 
-/// The claims that still hold a record of `pool`, checked live: a pool being deleted waits
-/// for them, since one may have taken its address from a cache that did not yet show the
-/// deletion and be about to write its address object.
-pub async fn live_holders(
+/// Why a pool being deleted must still wait, if it must: claims that still hold a record of
+/// it, checked live. One may have taken its address from a cache that did not yet show the
+/// deletion and be about to write its address object; purging its record then would free an
+/// address about to be used.
+pub async fn deletion_blocked(
     client: &Client,
     ledger: &Ledger,
     pool: &PoolKey,
-) -> Result<Vec<String>, kube::Error> {
-    let mut alive = Vec::new();
+) -> Result<Option<Decision>, kube::Error> {
+    let mut holding = Vec::new();
     for record in ledger.records(pool).await? {
         if holders::lives(client, &record.spec.claim).await? {
-            alive.push(record.spec.claim.engine_key());
+            holding.push(record.spec.claim.engine_key());
         }
     }
-    Ok(alive)
+    Ok((!holding.is_empty()).then(|| {
+        Decision::new(
+            READY,
+            false,
+            "PoolInUse",
+            format!(
+                "deletion waits for claims still holding addresses of {pool}: {}",
+                holding.join(", ")
+            ),
+        )
+    }))
 }

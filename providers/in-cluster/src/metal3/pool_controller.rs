@@ -90,23 +90,14 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
     }
 
     if ippool.meta().deletion_timestamp.is_some() {
-        let holding = if existing.is_empty() {
-            stale_records::live_holders(&ctx.client, &ctx.ledger, &key)
+        let blocked = if existing.is_empty() {
+            stale_records::deletion_blocked(&ctx.client, &ctx.ledger, &key)
                 .await
                 .map_err(err)?
         } else {
-            Vec::new()
+            None
         };
-        if !holding.is_empty() {
-            let d = Decision::new(
-                READY,
-                false,
-                "PoolInUse",
-                format!(
-                    "deletion waits for claims still holding addresses of {key}: {}",
-                    holding.join(", ")
-                ),
-            );
+        if let Some(d) = blocked {
             write_status(&pools, &ippool, &existing, &[d])
                 .await
                 .map_err(err)?;
