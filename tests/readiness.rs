@@ -77,7 +77,9 @@ async fn readyz_waits_for_the_caches_of_every_backend_and_face() {
             "faces.k0rdent.enabled=true",
         ],
     );
-    eventually(60, "/readyz 200", || async {
+    // Each watch retries with a backoff that has grown to as much as 30 s (plus jitter) while
+    // it was forbidden; a 403 is not retried any sooner once the rights exist.
+    eventually(120, "/readyz 200", || async {
         waiting(port).await.filter(BTreeSet::is_empty)
     })
     .await;
