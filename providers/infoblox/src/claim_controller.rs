@@ -39,7 +39,7 @@ use crate::hostname::{self, HOSTNAME_ANNOTATION};
 use crate::location::Location;
 use crate::orphan_release::{self, Outcome};
 use crate::owner::{Claimant, Owner};
-use crate::reserve_plan::{Found, Plan};
+use crate::reserve_plan::{Found, Holder, Plan};
 use crate::sharing::OWNER_ANNOTATION;
 use crate::wapi::{HostRequest, Kind, Reservation, WapiClient, WapiError};
 use crate::{api::Views, connect};
@@ -218,6 +218,38 @@ async fn allocate(
                         return Ok(Ok(Action::await_change()));
                     }
                     Held::NotFound => {}
+                    Held::Refused(message) => {
+                        // Shown beside Ready (the claim keeps its address), and retried: the
+                        // other claim may release, or a person fix the record.
+                        let shown = Decision::new(
+                            RECORD_MARKED,
+                            false,
+                            "HeldByAnotherClaim",
+                            message.clone(),
+                        );
+                        let changed = claim_status::write_ready(
+                            &ctx.client,
+                            MANAGER,
+                            claim,
+                            Some(&existing.name_any()),
+                            &shown,
+                        )
+                        .await?;
+                        if changed {
+                            tracing::warn!(claim = %format!("{ns}/{}", claim.name_any()), %message, "the claim's record is not marked");
+                            publish(
+                                ctx,
+                                claim,
+                                EventType::Warning,
+                                "HeldByAnotherClaim",
+                                &message,
+                            )
+                            .await;
+                        } else {
+                            adopt(claim, ctx, &pool, existing).await?;
+                        }
+                        return Ok(Ok(Action::requeue(ctx.config.retry)));
+                    }
                     Held::Failed(message) => {
                         tracing::warn!(claim = %format!("{ns}/{}", claim.name_any()), %message, "cannot mark the claim's record yet; retrying");
                         adopt(claim, ctx, &pool, existing).await?;
@@ -231,7 +263,7 @@ async fn allocate(
         (host, _) => {
             let zone = pool.spec.zone();
             let machine = match zone {
-                Some(_) => hostname::machine(&ctx.client, claim).await,
+                Some(_) => hostname::machine(&ctx.client, claim).await?,
                 None => None,
             };
             let name = host.unwrap_or_else(|| hostname::resolve(claim, zone, machine.as_deref()));
@@ -283,8 +315,8 @@ async fn allocate(
     // finds the address this one took either held by its IPAddress, or not yet in Infoblox.
     let _deciding =
         name_lock::lock(target.wapi.endpoint(), &target.views.network_view, &host).await;
-    let (me, taken) = sharing::load(&ctx.client, claim, target.kind).await?;
-    let reserved = match reserve(&ctx.client, &target, &host, &me, &taken).await {
+    let me = sharing::load(&ctx.client, claim, target.kind).await?;
+    let reserved = match reserve(&ctx.client, &target, &host, &me).await {
         Ok(r) => r,
         Err(blocked) => return Ok(Err(blocked)),
     };
@@ -434,9 +466,15 @@ enum Held {
     /// No record of the host name at the pool's location holds the claim's address, or one
     /// another owner marked does: nothing written.
     NotFound,
+    /// The record holds an address another claim's IPAddress holds: marking it as this
+    /// claim's would let this claim's release free that address. Nothing written.
+    Refused(String),
     /// Infoblox (or the pool's instance) could not be asked.
     Failed(String),
 }
+
+/// The condition that tells an allocated claim its record could not be marked as its own.
+const RECORD_MARKED: &str = "InfobloxRecordMarked";
 
 /// Marks the reservation at the pool's location that holds `address`, the address of the
 /// claim's IPAddress, as the claim's (or its Machine's); one without a mark is taken over.
@@ -453,11 +491,12 @@ async fn mark_held(
     };
     let nv = &target.views.network_view;
     let _deciding = name_lock::lock(target.wapi.endpoint(), nv, host).await;
-    let (me, _) = sharing::load(&ctx.client, claim, target.kind).await?;
+    let me = sharing::load(&ctx.client, claim, target.kind).await?;
     let records = match target.wapi.find_reservations(target.kind, host, nv).await {
         Ok(r) => r,
         Err(e) => return Ok(Held::Failed(e.to_string())),
     };
+    let holders = holders_at(&ctx.client, &target).await?;
     let Some(record) = records.iter().find(|r| {
         r.addresses
             .iter()
@@ -468,6 +507,22 @@ async fn mark_held(
     if let Some(owner) = me.other_owner(record.comment.as_deref()) {
         tracing::warn!(host, network_view = %nv, %owner, address, "the claim's address is in a record another owner marked; left as it is");
         return Ok(Held::NotFound);
+    }
+    // The Machine's other claims hold their addresses of its record rightly.
+    if let Some(other) = holders.iter().find(|h| {
+        h.claim != me.claim
+            && !me.siblings.contains(&h.claim)
+            && record
+                .addresses
+                .iter()
+                .any(|a| release_plan::same_address(a, &h.address))
+    }) {
+        return Ok(Held::Refused(format!(
+            "{} {host} in network view {nv} holds this claim's address {address} and {}, which the IPAddress of claim {} holds; it is not marked as this claim's, so releasing this claim cannot free that address. Give each claim a record of its own in Infoblox",
+            target.kind.describe(),
+            other.address,
+            other.claim
+        )));
     }
     if let Err(e) = mark(&target, record, me.remark(record.comment.as_deref())).await {
         return Ok(Held::Failed(e.to_string()));
@@ -492,17 +547,27 @@ async fn mark(
     }
 }
 
+/// What the IPAddresses of InfobloxIPPools hold at `target`'s instance and network view.
+async fn holders_at(client: &Client, target: &Target) -> Result<Vec<Holder>, kube::Error> {
+    holders::load(
+        client,
+        &target.pool.namespace().unwrap_or_default(),
+        &target.instance.name_any(),
+        &target.instance.spec,
+        &target.views.network_view,
+    )
+    .await
+}
+
 /// The reserved address, its subnet and gateway: found by name first, created (or added to
 /// the Machine's host record) otherwise ([`reserve_plan`]). `me` is who a found record must
-/// belong to, and who a new one will; `taken` what the Machine's other claims hold; `client`
-/// finds which claims' IPAddresses hold an unmarked record's addresses. Called under the name
-/// lock.
+/// belong to, and who a new one will; `client` finds which claims' IPAddresses hold the found
+/// record's addresses, none of which is adopted. Called under the name lock.
 async fn reserve(
     client: &Client,
     target: &Target,
     host: &str,
     me: &Claimant,
-    taken: &[String],
 ) -> Result<Found, Blocked> {
     let nv = &target.views.network_view;
     let what = target.kind.describe();
@@ -522,27 +587,19 @@ async fn reserve(
         .find_reservations(target.kind, host, nv)
         .await
         .map_err(wapi_failed)?;
-    let holders = if existing
-        .iter()
-        .any(|r| Owner::of(r.comment.as_deref()).is_none())
-    {
-        holders::load(
-            client,
-            &target.pool.namespace().unwrap_or_default(),
-            &target.instance.name_any(),
-            &target.instance.spec,
-            nv,
-        )
-        .await
-            .map_err(|e| {
-                Blocked::retry(
-                    "AllocationFailed",
-                    format!("{what} {host} in network view {nv} carries no owner mark, and the IPAddresses that could hold it cannot be listed: {e}"),
-                )
-            })?
-    } else {
+    // Nothing found, nothing to check: a new reservation holds only the address it is given.
+    let holders = if existing.is_empty() {
         Vec::new()
+    } else {
+        holders_at(client, target).await.map_err(|e| {
+            Blocked::retry(
+                "AllocationFailed",
+                format!("{what} {host} exists in network view {nv}, and the IPAddresses that could hold its addresses cannot be listed: {e}"),
+            )
+        })?
     };
+    let taken = holders::taken(&holders, &me.claim);
+    let taken = taken.as_slice();
     let extend = match reserve_plan::plan(&existing, me, &target.subnets, taken, &holders) {
         Plan::Create => None,
         Plan::Adopt {
@@ -827,10 +884,14 @@ async fn free_in_infoblox(
     // A PUT replaces the address lists: no other claim of the Machine may add its address
     // between this read and that write.
     let _deciding = name_lock::lock(target.wapi.endpoint(), nv, host).await;
-    let (me, taken) = sharing::load(&ctx.client, claim, target.kind).await?;
+    let me = sharing::load(&ctx.client, claim, target.kind).await?;
     let records = match target.wapi.find_reservations(target.kind, host, nv).await {
         Ok(r) => r,
         Err(e) => return Ok(failed(e)),
+    };
+    let taken = match records.is_empty() {
+        true => Vec::new(),
+        false => holders::taken(&holders_at(&ctx.client, &target).await?, &me.claim),
     };
     let subnets: Vec<ipnet::IpNet> = target.subnets.iter().map(|(n, _)| *n).collect();
     for record in &records {

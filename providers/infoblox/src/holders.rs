@@ -1,5 +1,6 @@
 //! Which claims hold which addresses at one Infoblox location, as their IPAddresses say: what
-//! decides whether an unmarked record may be taken over ([`crate::reserve_plan`]).
+//! decides whether an unmarked record may be taken over ([`crate::reserve_plan`]), and which
+//! addresses of a record a claim may neither adopt nor free ([`taken`]).
 //!
 //! Only IPAddresses of InfobloxIPPools on the same InfobloxInstance and network view count:
 //! another grid, or another network view, may hand out the same address independently. One
@@ -52,6 +53,18 @@ pub async fn load(
             address: a.spec.address,
         })
         .collect())
+}
+
+/// The addresses `holders` hold for claims other than `claim` (`<namespace>/<name>`): none of
+/// them is the claim's to adopt or to free, whatever the record's mark says. Every other
+/// claim counts, not only the claim's Machine's: a record marked as the claim's can still hold
+/// an address another claim's IPAddress has (marked before that claim took it, or by hand).
+pub fn taken(holders: &[Holder], claim: &str) -> Vec<String> {
+    holders
+        .iter()
+        .filter(|h| h.claim != claim)
+        .map(|h| h.address.clone())
+        .collect()
 }
 
 /// Every `K` this process may list: in all namespaces, else (an operator allowed one

@@ -1,9 +1,9 @@
 //! Which addresses of a reservation found by host name a claim's release may free. A name can
 //! be shared (see [`crate::owner`]), so a release frees only what is provably the claim's:
 //! - a reservation another owner's mark names: nothing;
-//! - one marked as this claim's or its Machine's: the claim's own address, and any in the
-//!   pool's subnets that none of the Machine's other claims holds (an address left by a crash
-//!   before the claim's IPAddress was written is the claim's);
+//! - one marked as this claim's or its Machine's: the claim's own address when its IPAddress
+//!   tells it; without one, any in the pool's subnets that no other claim's IPAddress holds
+//!   (an address left by a crash before the claim's IPAddress was written is the claim's);
 //! - an unmarked one (left by the upstream provider or an earlier version of this operator,
 //!   never taken over since, as taking over marks it): only the address of the claim's
 //!   IPAddress, which proves the claim was given it.
@@ -25,8 +25,8 @@ pub fn same_address(a: &str, b: &str) -> bool {
 
 /// The addresses `record` keeps when `claim` is released; `None` when the release leaves it
 /// untouched. `own` is the claim's IPAddress's address, when known; `subnets` the pool's,
-/// empty when the pool is gone; `taken` the addresses the IPAddresses of the Machine's other
-/// claims hold.
+/// empty when the pool is gone; `taken` the addresses the IPAddresses of all other claims hold
+/// ([`crate::holders::taken`]).
 pub fn keep<'r>(
     record: &'r Reservation,
     claim: &Claimant,
@@ -42,12 +42,15 @@ pub fn keep<'r>(
     if ours && record.addresses.is_empty() {
         return Some(Vec::new());
     }
-    let freed = |a: &str| {
-        own.is_some_and(|o| same_address(a, o))
-            || (ours
-                && !taken.iter().any(|t| same_address(a, t))
+    // A known address is all the claim ever had: any other one of the record is another
+    // claim's, or left by someone this release cannot tell.
+    let freed = |a: &str| match own {
+        Some(o) => same_address(a, o),
+        None => {
+            ours && !taken.iter().any(|t| same_address(a, t))
                 && a.parse::<IpAddr>()
-                    .is_ok_and(|ip| subnets.iter().any(|n| n.contains(&ip))))
+                    .is_ok_and(|ip| subnets.iter().any(|n| n.contains(&ip)))
+        }
     };
     let keep: Vec<&str> = record
         .addresses
@@ -155,6 +158,12 @@ mod tests {
                 &v4_subnet,
                 &["10.0.1.2".into(), "2001:db8::2".into()]
             ),
+            Some(vec!["10.0.1.2", "2001:db8::2"])
+        );
+        // With its IPAddress, only that address goes: another one of the pool's subnets may be
+        // another claim's (its IPAddress in `taken`) or none this release can prove its own.
+        assert_eq!(
+            keep(&r, &v4, Some("10.0.1.3"), &v4_subnet, &[]),
             Some(vec!["10.0.1.2", "2001:db8::2"])
         );
         // Another Machine of the same name elsewhere: untouched.

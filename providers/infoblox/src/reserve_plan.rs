@@ -2,7 +2,7 @@
 //! create one, adopt an address of the one found, add its own address to its Machine's
 //! shared host record, or stop. Crash safety rests on the adopt case: an address a write
 //! reserved for this claim before a crash is in the record, in the pool's subnets, and held
-//! by no IPAddress of the Machine's other claims, so the retry takes it instead of reserving
+//! by no IPAddress of another claim, so the retry takes it instead of reserving
 //! a second one.
 
 use crate::owner::{Claimant, Owner};
@@ -55,7 +55,7 @@ pub struct Holder {
 }
 
 /// The plan for `claim` given the reservations named like it (`found`), the pool's
-/// `subnets`, the addresses the IPAddresses of its Machine's other claims hold (`taken`), and
+/// `subnets`, the addresses the IPAddresses of all other claims hold (`taken`), and
 /// what the IPAddresses of all InfobloxIPPools hold (`holders`, needed only when a found
 /// record carries no mark).
 pub fn plan<'r>(

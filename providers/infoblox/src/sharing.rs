@@ -6,7 +6,7 @@
 //! the claim (no `dnsZone`), or set by hand to anything else, stays the claim's alone. Fixed
 //! addresses are never shared, whatever is recorded: one holds a single address.
 
-use ipam_kube_support::capi::{IPAddress, IPAddressClaim};
+use ipam_kube_support::capi::IPAddressClaim;
 use kube::{Api, Client, ResourceExt};
 
 use crate::hostname::HOSTNAME_ANNOTATION;
@@ -78,34 +78,23 @@ pub fn claimant(claim: &IPAddressClaim, kind: Kind, claims: &[IPAddressClaim]) -
     }
 }
 
-/// [`claimant`], and the addresses the IPAddresses of the Machine's other claims hold. Read
-/// from the API server, not a cache: called under the name lock ([`crate::name_lock`]), which
-/// the other claims hold until their IPAddress is written, so what they hold is all there.
+/// [`claimant`], with the claims of its namespace read from the API server, not a cache:
+/// called under the name lock ([`crate::name_lock`]), which the other claims of the Machine
+/// hold until their IPAddress is written.
 pub async fn load(
     client: &Client,
     claim: &IPAddressClaim,
     kind: Kind,
-) -> Result<(Claimant, Vec<String>), kube::Error> {
+) -> Result<Claimant, kube::Error> {
     if machine(claim, kind).is_none() {
-        return Ok((claimant(claim, kind, &[]), Vec::new()));
+        return Ok(claimant(claim, kind, &[]));
     }
     let ns = claim.namespace().unwrap_or_default();
     let claims = Api::<IPAddressClaim>::namespaced(client.clone(), &ns)
         .list(&Default::default())
         .await?
         .items;
-    let me = claimant(claim, kind, &claims);
-    let addresses = Api::<IPAddress>::namespaced(client.clone(), &ns);
-    let mut taken = Vec::new();
-    for sibling in &me.siblings {
-        let name = sibling.rsplit('/').next().unwrap_or(sibling);
-        if let Some(a) = addresses.get_opt(name).await?
-            && a.spec.claim_ref.name == name
-        {
-            taken.push(a.spec.address);
-        }
-    }
-    Ok((me, taken))
+    Ok(claimant(claim, kind, &claims))
 }
 
 #[cfg(test)]

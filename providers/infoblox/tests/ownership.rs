@@ -272,3 +272,111 @@ async fn an_unmarked_record_another_claims_ipaddress_holds_is_not_taken_over() {
     other.delete().await;
     env.finish().await;
 }
+
+/// An IPAddress of claim `claim` holding `address` on pool `p`, as another claim's allocation
+/// leaves it.
+async fn held_by(env: &Env, claim: &str, address: &str) {
+    create(
+        &env.addresses(),
+        json!({"apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddress",
+               "metadata": {"name": claim},
+               "spec": {"claimRef": {"name": claim}, "address": address, "prefix": 29,
+                        "poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InfobloxIPPool", "name": "p"}}}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_another_claims_ipaddress_holds_is_neither_adopted_nor_freed() {
+    let env = setup("ib-owner-taken").await;
+    let ns = env.ns.name.clone();
+    // The Machine's record holds an address that claim "other" (no claim of the Machine) has.
+    env.sim
+        .seed(json!({"hosts": [{
+            "name": "m1.example.com", "view": "default.nv", "network_view": "nv",
+            "configure_for_dns": true, "comment": format!("ipam-operator: Machine {ns}/m1"),
+            "ipv4addrs": [{"ipv4addr": "10.0.1.2"}]}]}))
+        .await;
+    env.pool("p", json!({"dnsZone": "example.com"})).await;
+    held_by(&env, "other", "10.0.1.2").await;
+    let m1 = env.machine_in(&ns, "m1").await;
+    env.machine_claim_in(&ns, "m1-v4", "p", &m1).await;
+    let _operator = env.operator();
+
+    let mine = env.allocated("m1-v4").await.spec.address;
+    assert_ne!(mine, "10.0.1.2", "one address, two claims");
+    let hosts = env.sim.hosts_named("m1.example.com").await;
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert_eq!(
+        hosts[0]["ipv4addrs"].as_array().unwrap().len(),
+        2,
+        "{hosts:?}"
+    );
+
+    env.claims()
+        .delete("m1-v4", &Default::default())
+        .await
+        .unwrap();
+    gone(&env.claims(), "m1-v4").await;
+    let hosts = env.sim.hosts_named("m1.example.com").await;
+    assert_eq!(hosts.len(), 1, "the other claim's address stays: {hosts:?}");
+    assert_eq!(
+        hosts[0]["ipv4addrs"][0]["ipv4addr"], "10.0.1.2",
+        "{hosts:?}"
+    );
+    assert_eq!(
+        hosts[0]["ipv4addrs"].as_array().unwrap().len(),
+        1,
+        "{hosts:?}"
+    );
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_holding_another_claims_address_is_not_marked_as_the_claims() {
+    let env = setup("ib-owner-mixed").await;
+    let ns = env.ns.name.clone();
+    // An unmarked record (upstream, or by hand) holds web's address and other's.
+    env.sim
+        .seed(json!({"hosts": [{"name": "web", "network_view": "nv", "configure_for_dns": false,
+                                "ipv4addrs": [{"ipv4addr": "10.0.1.5"}, {"ipv4addr": "10.0.1.6"}]}]}))
+        .await;
+    env.pool("p", json!({})).await;
+    allocated_unmarked(&env, &ns, "web", "10.0.1.5").await;
+    held_by(&env, "other", "10.0.1.6").await;
+    let _operator = env.operator();
+    env.claims()
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"cluster.x-k8s.io/paused": null}}})),
+        )
+        .await
+        .unwrap();
+
+    let message = eventually(
+        30,
+        "the claim told why its record is not marked",
+        || async {
+            let claim = env.claims().get("web").await.ok()?;
+            let c = claim
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "InfobloxRecordMarked" && c.status == "False")?;
+            Some(c.message)
+        },
+    )
+    .await;
+    assert!(
+        message.contains("10.0.1.6") && message.contains(&format!("{ns}/other")),
+        "{message}"
+    );
+    let hosts = env.sim.hosts_named("web").await;
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert!(
+        hosts[0]["comment"].as_str().is_none_or(str::is_empty),
+        "not marked: {hosts:?}"
+    );
+    env.finish().await;
+}
