@@ -278,7 +278,7 @@ async fn allocate(
         }
     };
 
-    let target = match target(ctx, pool).await? {
+    let target = match target(ctx, pool, Purpose::Allocate).await? {
         Ok(t) => t,
         Err(blocked) => return Ok(Err(blocked)),
     };
@@ -294,9 +294,15 @@ async fn allocate(
         // Another location recorded and no IPAddress: an earlier pass may have reserved there
         // before the IPAddress write failed and the pool was pointed elsewhere. Freed first,
         // by the rules of release, or recording the new location would leak it.
+        let freed = match &recorded {
+            Some(_) => free_in_infoblox(ctx, claim, target.pool.clone(), &host, None).await?,
+            None => Freed::Done,
+        };
+        if let Freed::Skipped(note) = &freed {
+            publish(ctx, claim, EventType::Warning, "ReleaseSkipped", note).await;
+        }
         if let Some(old) = recorded
-            && let Some(mut blocked) =
-                free_in_infoblox(ctx, claim, target.pool.clone(), &host, None).await?
+            && let Freed::Failed(mut blocked) = freed
         {
             blocked.decision.message = format!(
                 "the pool now reserves in network view {} of InfobloxInstance {}; what this claim reserved in network view {} of InfobloxInstance {} is freed first: {}",
@@ -397,10 +403,20 @@ async fn annotate(
     Ok(())
 }
 
+/// What a [`Target`] is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Allocate,
+    /// Finds the reservation by host name: a subnet that does not parse, or one a
+    /// FixedAddress pool cannot use, is left out rather than blocking the release.
+    Release,
+}
+
 /// The pool's instance, a client for it, and its parsed subnets.
 async fn target(
     ctx: &Context,
     pool: InfobloxIPPool,
+    purpose: Purpose,
 ) -> Result<Result<Target, Blocked>, kube::Error> {
     let ns = pool.namespace().unwrap_or_default();
     let instance_name = &pool.spec.instance.name;
@@ -425,6 +441,7 @@ async fn target(
     for s in &pool.spec.subnets {
         match s.cidr.parse::<ipnet::IpNet>() {
             Ok(net) => subnets.push((net.trunc(), s.gateway.clone())),
+            Err(_) if purpose == Purpose::Release => {}
             Err(_) => {
                 return Ok(Err(Blocked::wait(
                     "PoolNotReady",
@@ -438,6 +455,12 @@ async fn target(
         }
     }
     let kind = Kind::from(pool.spec.reservation.unwrap_or_default());
+    if kind == Kind::FixedAddress {
+        match purpose {
+            Purpose::Release => subnets.retain(|(n, _)| n.addr().is_ipv4()),
+            Purpose::Allocate => {}
+        }
+    }
     if kind == Kind::FixedAddress && subnets.iter().any(|(n, _)| n.addr().is_ipv6()) {
         return Ok(Err(Blocked::wait(
             "PoolNotReady",
@@ -485,7 +508,7 @@ async fn mark_held(
     host: &str,
     address: &str,
 ) -> Result<Held, kube::Error> {
-    let target = match target(ctx, pool).await? {
+    let target = match target(ctx, pool, Purpose::Allocate).await? {
         Ok(t) => t,
         Err(blocked) => return Ok(Held::Failed(blocked.decision.message)),
     };
@@ -766,9 +789,14 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
             .map(|a| a.spec.address);
         let own_address = own_address.as_deref();
         let failure = match pool {
-            Some(pool) => free_in_infoblox(ctx, claim, pool, &host, own_address)
-                .await?
-                .map(|b| b.decision.message),
+            Some(pool) => match free_in_infoblox(ctx, claim, pool, &host, own_address).await? {
+                Freed::Done => None,
+                Freed::Skipped(note) => {
+                    publish(ctx, claim, EventType::Warning, "ReleaseSkipped", &note).await;
+                    None
+                }
+                Freed::Failed(blocked) => Some(blocked.decision.message),
+            },
             None => without_pool(ctx, claim, &host, own_address).await?,
         };
         if let Some(message) = failure {
@@ -850,19 +878,38 @@ async fn without_pool(
 /// Deletes the claim's reservation(s) where it was made: at the location recorded on the claim,
 /// else (claims allocated before locations were recorded) at the pool's. A host record that
 /// also holds addresses outside the pool's subnets keeps those, and one another claim owns is
-/// left alone ([`release_plan`]). `Some` when Infoblox could not confirm.
+/// left alone ([`release_plan`]).
 async fn free_in_infoblox(
     ctx: &Context,
     claim: &IPAddressClaim,
     mut pool: InfobloxIPPool,
     host: &str,
     own_address: Option<&str>,
-) -> Result<Option<Blocked>, kube::Error> {
+) -> Result<Freed, kube::Error> {
     // The pool may have been pointed at another instance or network view since allocation.
     if let Some(location) = Location::recorded(claim) {
         location.applied_to(&mut pool.spec);
     }
-    let target = match target(ctx, pool).await? {
+    // Without its instance nothing tells where the grid is, and no retry brings it back: as
+    // without the pool (orphan_release), a warning says what may remain, and the claim goes on.
+    let instance = &pool.spec.instance.name;
+    if Api::<InfobloxInstance>::all(ctx.client.clone())
+        .get_opt(instance)
+        .await?
+        .is_none()
+    {
+        let kind = Kind::from(pool.spec.reservation.unwrap_or_default());
+        let nv = pool
+            .spec
+            .network_view
+            .as_deref()
+            .unwrap_or("(the instance's default)");
+        return Ok(Freed::Skipped(format!(
+            "InfobloxInstance {instance} is gone, so {} {host} in network view {nv} could not be freed; delete it in Infoblox if it remains",
+            kind.describe()
+        )));
+    }
+    let target = match target(ctx, pool, Purpose::Release).await? {
         Ok(t) => t,
         Err(mut blocked) => {
             blocked.decision.reason = "ReleaseFailed";
@@ -870,13 +917,13 @@ async fn free_in_infoblox(
                 "cannot release the reservation {host}: {}",
                 blocked.decision.message
             );
-            return Ok(Some(blocked));
+            return Ok(Freed::Failed(blocked));
         }
     };
     let nv = &target.views.network_view;
     let what = target.kind.describe();
     let failed = |e: WapiError| {
-        Some(Blocked::retry(
+        Freed::Failed(Blocked::retry(
             "ReleaseFailed",
             format!("cannot release {what} {host} in network view {nv}: {e}; retrying"),
         ))
@@ -904,7 +951,18 @@ async fn free_in_infoblox(
         }
         tracing::info!(host, network_view = %nv, kind = what, "released in Infoblox");
     }
-    Ok(None)
+    Ok(Freed::Done)
+}
+
+/// What [`free_in_infoblox`] did.
+enum Freed {
+    /// Infoblox confirmed, or held nothing of the claim's.
+    Done,
+    /// Nothing could be freed, and no retry would change that (the instance is gone): what
+    /// may remain, for a Warning event. The claim goes on.
+    Skipped(String),
+    /// Infoblox could not confirm: keep the claim and retry.
+    Failed(Blocked),
 }
 
 fn owner_references(claim: &IPAddressClaim, pool: &InfobloxIPPool) -> Vec<OwnerReference> {
