@@ -262,9 +262,10 @@ async fn allocate(
         (Some(host), None) if shares_recorded => host,
         (host, _) => {
             let zone = pool.spec.zone();
-            let machine = match zone {
-                Some(_) => hostname::machine(&ctx.client, claim).await?,
-                None => None,
+            let kind = Kind::from(pool.spec.reservation.unwrap_or_default());
+            let machine = match sharing::names_after_machine(zone, kind) {
+                true => hostname::machine(&ctx.client, claim).await?,
+                false => None,
             };
             let name = host.unwrap_or_else(|| hostname::resolve(claim, zone, machine.as_deref()));
             let owner = sharing::decide(claim, &name, zone, machine.as_deref());

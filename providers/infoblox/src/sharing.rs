@@ -37,6 +37,15 @@ pub fn decide(
     }
 }
 
+/// Whether a claim's reservation of `kind` on a pool with `zone` is named after its Machine
+/// (`<machine>.<zone>`). Not a fixed address's: one holds a single address and is never
+/// shared, so the Machine's second claim would find the first one's under that name and wait
+/// on it for good. Named `<claim>.<zone>` instead, each claim has its own. (The CRD refuses
+/// `dnsZone` on a FixedAddress pool; this covers pools stored without that rule.)
+pub fn names_after_machine(zone: Option<&str>, kind: Kind) -> bool {
+    zone.is_some() && kind == Kind::HostRecord
+}
+
 /// The value recorded on `claim`, if any.
 pub fn recorded(claim: &IPAddressClaim) -> Option<&str> {
     claim
@@ -129,6 +138,38 @@ mod tests {
         assert_eq!(
             decide(&c, "m1-v4.example.com", zone, None),
             "IPAddressClaim/m1-v4"
+        );
+    }
+
+    #[test]
+    fn a_machines_fixed_addresses_are_named_after_their_claims() {
+        let zone = Some("example.com");
+        assert!(names_after_machine(zone, Kind::HostRecord));
+        assert!(!names_after_machine(None, Kind::HostRecord));
+        assert!(!names_after_machine(zone, Kind::FixedAddress));
+        // What the controller then resolves and records for two claims of Machine m1.
+        let names: Vec<(String, String)> = ["m1-nic1", "m1-nic2"]
+            .iter()
+            .map(|n| {
+                let c = claim(n, json!({}));
+                let machine = names_after_machine(zone, Kind::FixedAddress).then_some("m1");
+                let host = crate::hostname::resolve(&c, zone, machine);
+                let owner = decide(&c, &host, zone, machine);
+                (host, owner)
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (
+                    "m1-nic1.example.com".into(),
+                    "IPAddressClaim/m1-nic1".into()
+                ),
+                (
+                    "m1-nic2.example.com".into(),
+                    "IPAddressClaim/m1-nic2".into()
+                )
+            ]
         );
     }
 
