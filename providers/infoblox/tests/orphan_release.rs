@@ -99,39 +99,56 @@ async fn a_claim_whose_pool_was_force_deleted_still_frees_its_reservation() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_pool_only_the_claims_own_address_leaves_a_shared_host_record() {
     let env = setup("ib-orphan-shared").await;
-    // One host record holding this claim's IPv4 address and another claim's IPv6 address,
-    // as the v4 and v6 claims of one Machine share it.
+    let ns = env.ns.name.clone();
+    // The host record Machine m1's v4 and v6 claims share, each holding its address of it.
     env.sim
         .seed(json!({
             "networks": [{"network": "2001:db8::/64", "network_view": "nv"}],
-            "hosts": [{"name": "c1", "network_view": "nv", "configure_for_dns": false,
+            "hosts": [{"name": "m1.example.com", "view": "default.nv", "network_view": "nv",
+                       "configure_for_dns": true, "comment": format!("ipam-operator: Machine {ns}/m1"),
                        "ipv4addrs": [{"ipv4addr": "10.0.1.5"}],
                        "ipv6addrs": [{"ipv6addr": "2001:db8::5"}]}]}))
         .await;
-    env.pool("p", json!({})).await;
-    env.claim("c1", "p").await;
+    env.pool("p4", json!({"dnsZone": "example.com"})).await;
+    env.pool(
+        "p6",
+        json!({"dnsZone": "example.com", "subnets": [{"cidr": "2001:db8::/64"}]}),
+    )
+    .await;
+    let m1 = env.machine_in(&ns, "m1").await;
+    env.machine_claim_in(&ns, "m1-v4", "p4", &m1).await;
+    env.machine_claim_in(&ns, "m1-v6", "p6", &m1).await;
     let _operator = env.operator();
-    assert_eq!(env.allocated("c1").await.spec.address, "10.0.1.5");
+    assert_eq!(env.allocated("m1-v4").await.spec.address, "10.0.1.5");
+    assert_eq!(env.allocated("m1-v6").await.spec.address, "2001:db8::5");
 
-    force_delete_pool(&env, "p").await;
+    force_delete_pool(&env, "p4").await;
+    force_delete_pool(&env, "p6").await;
     env.claims()
-        .delete("c1", &Default::default())
+        .delete("m1-v4", &Default::default())
         .await
         .unwrap();
-    gone(&env.claims(), "c1").await;
-    let hosts = env.sim.hosts_named("c1").await;
-    assert_eq!(
-        hosts.len(),
-        1,
-        "the record stays for the other address: {hosts:?}"
-    );
+    gone(&env.claims(), "m1-v4").await;
+    let hosts = env.sim.hosts_named("m1.example.com").await;
+    assert_eq!(hosts.len(), 1, "the record stays for m1-v6: {hosts:?}");
     assert!(
         hosts[0]["ipv4addrs"].as_array().is_none_or(Vec::is_empty),
-        "the claim's IPv4 address is freed: {hosts:?}"
+        "m1-v4's address is freed: {hosts:?}"
     );
     assert_eq!(
         hosts[0]["ipv6addrs"][0]["ipv6addr"], "2001:db8::5",
         "{hosts:?}"
+    );
+
+    env.claims()
+        .delete("m1-v6", &Default::default())
+        .await
+        .unwrap();
+    gone(&env.claims(), "m1-v6").await;
+    let hosts = env.sim.hosts_named("m1.example.com").await;
+    assert!(
+        hosts.is_empty(),
+        "the last address goes with the record: {hosts:?}"
     );
     env.finish().await;
 }
@@ -143,9 +160,10 @@ async fn a_release_without_pool_or_recorded_location_warns_and_lets_the_claim_go
     env.pool("p", json!({})).await;
     env.claim("c1", "p").await;
     env.allocated("c1").await;
-    // A claim allocated before locations were recorded. Stopped first: a running operator
-    // records the location again for an allocated claim whose record it finds.
-    drop(operator);
+    // A claim allocated before locations were recorded. Stopped first, and waited for: a
+    // running (or still draining) operator records the location again for an allocated claim
+    // whose record it finds.
+    operator.stop().await;
     env.claims()
         .patch(
             "c1",

@@ -149,18 +149,19 @@ impl Env {
         .await
     }
 
-    /// Runs the Infoblox controllers for this namespace until the returned sender drops.
-    pub fn operator(&self) -> tokio::sync::oneshot::Sender<()> {
+    /// Runs the Infoblox controllers for this namespace until the returned [`Operator`] is
+    /// dropped or stopped.
+    pub fn operator(&self) -> Operator {
         self.operator_in(Some(self.ns.name.clone()))
     }
 
     /// [`Env::operator`] for every namespace; it still serves only objects labelled with this
     /// test's watch filter, so other tests' objects are left alone.
-    pub fn operator_in_all_namespaces(&self) -> tokio::sync::oneshot::Sender<()> {
+    pub fn operator_in_all_namespaces(&self) -> Operator {
         self.operator_in(None)
     }
 
-    fn operator_in(&self, namespace: Option<String>) -> tokio::sync::oneshot::Sender<()> {
+    fn operator_in(&self, namespace: Option<String>) -> Operator {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = ipam_infoblox::Config {
             namespace,
@@ -174,7 +175,7 @@ impl Env {
             controller: "ipam-operator-test".into(),
             instance: Some(self.ns.name.clone()),
         };
-        tokio::spawn(ipam_infoblox::run(
+        let task = tokio::spawn(ipam_infoblox::run(
             self.ns.client.clone(),
             config,
             reporter,
@@ -182,7 +183,10 @@ impl Env {
                 let _ = stopped.await;
             },
         ));
-        stop
+        Operator {
+            stop: Some(stop),
+            task,
+        }
     }
 
     /// The claim's `Ready` condition as (status, message), once its reason is `reason`.
@@ -261,6 +265,22 @@ impl Env {
             addresses.get_opt(&reference.name).await.ok().flatten()
         })
         .await
+    }
+}
+
+/// A running operator. Dropped, it is told to stop and may still finish the passes under way;
+/// [`Operator::stop`] waits until it has.
+pub struct Operator {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Operator {
+    /// Stops the operator and waits until its controllers have finished, so nothing it does
+    /// afterwards races the test.
+    pub async fn stop(mut self) {
+        drop(self.stop.take());
+        (&mut self.task).await.expect("the operator stops cleanly");
     }
 }
 
