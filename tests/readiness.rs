@@ -45,14 +45,14 @@ async fn readyz_waits_for_the_caches_of_every_backend_and_face() {
     );
 
     let unlisted: BTreeSet<String> = [
-        "InfobloxInstance",
-        "InfobloxIPPool",
-        "ClusterIPAMClaim",
-        "ClusterIPAM",
-        "ClusterDeployment",
+        "infoblox InfobloxInstance",
+        "infoblox InfobloxIPPool",
+        "k0rdent ClusterIPAMClaim",
+        "k0rdent ClusterIPAM",
+        "k0rdent ClusterDeployment",
     ]
     .iter()
-    .map(|kind| format!("{kind} cache"))
+    .map(|cache| format!("{cache} cache"))
     .collect();
     // The caches it may list sync; those it may not keep it unready, each by name.
     let port = operator.health_port;

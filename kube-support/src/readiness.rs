@@ -41,16 +41,17 @@ pub fn pending(name: &str) -> Pending {
 }
 
 /// A controller of `api`, as `Controller::new` builds it, whose cache counts in readiness
-/// (as "<Kind> cache") until its first list is in.
+/// (as "<backend> <Kind> cache": two backends watch IPAddressClaims) until its first list is
+/// in.
 ///
 /// The gate opens from the watch stream itself: waiting on the controller's store instead
 /// would take the store's only wake-up slot from the controller, which waits on it too.
-pub fn controller<K>(api: Api<K>, config: watcher::Config) -> Controller<K>
+pub fn controller<K>(backend: &str, api: Api<K>, config: watcher::Config) -> Controller<K>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let (open, gate) = watch::channel(false);
-    track(&format!("{} cache", K::kind(&())), gate);
+    track(&format!("{backend} {} cache", K::kind(&())), gate);
     let (store, writer) = reflector::store();
     // The reflector applies an event to the store before passing it on, so the gate opens
     // only once the store holds the whole first list.

@@ -138,6 +138,7 @@ where
         scope::api(&ctx.client, namespace),
     );
     ipam_kube_support::readiness::controller::<ClusterIPAMClaim>(
+        "k0rdent",
         claims,
         watcher::Config::default().any_semantic(),
     )

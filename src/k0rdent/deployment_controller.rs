@@ -348,6 +348,7 @@ where
     let claims: Api<ClusterIPAMClaim> = scope::api(&client, namespace);
     let templates: Api<ClusterTemplate> = scope::api(&client, namespace);
     let controller = ipam_kube_support::readiness::controller(
+        "k0rdent",
         deployments,
         watcher::Config::default().any_semantic(),
     );

@@ -289,32 +289,32 @@ where
     let client = ctx.client.clone();
     let ipams: Api<ClusterIPAM> = scope::api(&client, namespace);
     let deployments: Api<ClusterDeployment> = scope::api(&client, namespace);
-    let mut controller =
-        ipam_kube_support::readiness::controller(ipams, watcher::Config::default().any_semantic())
-            .watches(
-                scope::api::<ClusterIPAMClaim>(&client, namespace),
-                watcher::Config::default(),
-                |claim: ClusterIPAMClaim| {
-                    Some(
-                        ObjectRef::new(&claim.name_any())
-                            .within(&claim.namespace().unwrap_or_default()),
-                    )
-                },
-            )
-            .watches(
-                deployments,
-                watcher::Config::default(),
-                |cd: ClusterDeployment| {
-                    // The claim a deployment uses is named `<cd>-ipam` inline, or by `ipamClaim.ref`.
-                    let claim = cd.spec.ipam_claim.as_ref().and_then(|c| {
-                        c.reference
-                            .clone()
-                            .filter(|r| !r.is_empty())
-                            .or_else(|| c.spec.as_ref().map(|_| format!("{}-ipam", cd.name_any())))
-                    });
-                    claim.map(|c| ObjectRef::new(&c).within(&cd.namespace().unwrap_or_default()))
-                },
-            );
+    let mut controller = ipam_kube_support::readiness::controller(
+        "k0rdent",
+        ipams,
+        watcher::Config::default().any_semantic(),
+    )
+    .watches(
+        scope::api::<ClusterIPAMClaim>(&client, namespace),
+        watcher::Config::default(),
+        |claim: ClusterIPAMClaim| {
+            Some(ObjectRef::new(&claim.name_any()).within(&claim.namespace().unwrap_or_default()))
+        },
+    )
+    .watches(
+        deployments,
+        watcher::Config::default(),
+        |cd: ClusterDeployment| {
+            // The claim a deployment uses is named `<cd>-ipam` inline, or by `ipamClaim.ref`.
+            let claim = cd.spec.ipam_claim.as_ref().and_then(|c| {
+                c.reference
+                    .clone()
+                    .filter(|r| !r.is_empty())
+                    .or_else(|| c.spec.as_ref().map(|_| format!("{}-ipam", cd.name_any())))
+            });
+            claim.map(|c| ObjectRef::new(&c).within(&cd.namespace().unwrap_or_default()))
+        },
+    );
     for provider in ctx.providers.all() {
         let resource = provider.pool_resource();
         let pools = match namespace {

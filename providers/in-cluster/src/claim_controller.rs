@@ -688,6 +688,7 @@ where
         clusters: parts.clusters,
     });
     let controller = ipam_kube_support::readiness::controller(
+        "in-cluster",
         config.api::<IPAddressClaim>(&client),
         config.watcher(),
     )

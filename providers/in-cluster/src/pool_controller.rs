@@ -261,7 +261,7 @@ where
         sweeper: Default::default(),
         released: vec![released],
     });
-    ipam_kube_support::readiness::controller(pools, config.watcher())
+    ipam_kube_support::readiness::controller("in-cluster", pools, config.watcher())
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .watches_stream(address_changes, move |address: IPAddress| {
             let r = &address.spec.pool_ref;

@@ -1008,6 +1008,7 @@ where
         clusters,
     });
     let controller = ipam_kube_support::readiness::controller(
+        "infoblox",
         config.api::<IPAddressClaim>(&client),
         config.watcher(),
     );

@@ -215,13 +215,17 @@ where
         client: client.clone(),
         config: config.clone(),
     });
-    ipam_kube_support::readiness::controller(Api::<InfobloxInstance>::all(client), config.watcher())
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-            error_policy,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
+    ipam_kube_support::readiness::controller(
+        "infoblox",
+        Api::<InfobloxInstance>::all(client),
+        config.watcher(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+    .graceful_shutdown_on(shutdown)
+    .run(
+        ipam_kube_support::metrics::instrument(MANAGER, reconcile),
+        error_policy,
+        ctx,
+    )
+    .for_each(|_| futures::future::ready(()))
 }

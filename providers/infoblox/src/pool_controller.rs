@@ -244,6 +244,7 @@ where
         config: config.clone(),
     });
     let controller = ipam_kube_support::readiness::controller(
+        "infoblox",
         config.api::<InfobloxIPPool>(&client),
         config.watcher(),
     );

@@ -446,11 +446,12 @@ where
         released: notifier,
         caches_ready,
     });
-    let controller =
-        ipam_kube_support::readiness::controller(config.api::<IPClaim>(&client), config.watcher())
-            .with_config(
-                kube::runtime::controller::Config::default().concurrency(config.concurrency),
-            );
+    let controller = ipam_kube_support::readiness::controller(
+        "metal3",
+        config.api::<IPClaim>(&client),
+        config.watcher(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
     let store = controller.store();
     let waiting = move |key: PoolKey| waiting_claims(&store, &key);
     let (w_pool, w_addr, w_capi) = (waiting.clone(), waiting.clone(), waiting.clone());

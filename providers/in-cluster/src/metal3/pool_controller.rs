@@ -329,35 +329,39 @@ where
         sweeper: Default::default(),
         released,
     });
-    ipam_kube_support::readiness::controller(config.api::<IPPool>(&client), config.watcher())
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
-        .watches_stream(address_changes, |a: IPAddress| {
-            let ns = a.namespace().unwrap_or_default();
-            a.spec
-                .pool
-                .name
-                .as_ref()
-                .map(|p| ObjectRef::new(p).within(&ns))
-        })
-        .watches_stream(capi_changes, |a: capi::IPAddress| {
-            let r = &a.spec.pool_ref;
-            (r.api_group == GROUP && r.kind == IPPool::kind(&()))
-                .then(|| ObjectRef::new(&r.name).within(&a.namespace().unwrap_or_default()))
-        })
-        // A claim that vanished (deleted) may leave an address to free.
-        .watches_stream(claim_changes, |c: IPClaim| {
-            let ns = c.namespace().unwrap_or_default();
-            c.spec
-                .pool
-                .name
-                .as_ref()
-                .map(|p| ObjectRef::new(p).within(&ns))
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-            error_policy,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
+    ipam_kube_support::readiness::controller(
+        "metal3",
+        config.api::<IPPool>(&client),
+        config.watcher(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+    .watches_stream(address_changes, |a: IPAddress| {
+        let ns = a.namespace().unwrap_or_default();
+        a.spec
+            .pool
+            .name
+            .as_ref()
+            .map(|p| ObjectRef::new(p).within(&ns))
+    })
+    .watches_stream(capi_changes, |a: capi::IPAddress| {
+        let r = &a.spec.pool_ref;
+        (r.api_group == GROUP && r.kind == IPPool::kind(&()))
+            .then(|| ObjectRef::new(&r.name).within(&a.namespace().unwrap_or_default()))
+    })
+    // A claim that vanished (deleted) may leave an address to free.
+    .watches_stream(claim_changes, |c: IPClaim| {
+        let ns = c.namespace().unwrap_or_default();
+        c.spec
+            .pool
+            .name
+            .as_ref()
+            .map(|p| ObjectRef::new(p).within(&ns))
+    })
+    .graceful_shutdown_on(shutdown)
+    .run(
+        ipam_kube_support::metrics::instrument(MANAGER, reconcile),
+        error_policy,
+        ctx,
+    )
+    .for_each(|_| futures::future::ready(()))
 }
