@@ -73,6 +73,9 @@ pub struct Context {
     pub caches_ready: stores::CachesReady,
     /// The Cluster API `Cluster` kind, when its CRD is installed.
     pub clusters: Option<ApiResource>,
+    /// Whether this process runs the global pools' controller (it serves every namespace),
+    /// which puts their finalizer on them.
+    pub global_pools_protected: bool,
 }
 
 /// Metal3's pools and addresses: Cluster API claims may draw from an IPPool, beside the
@@ -105,6 +108,15 @@ impl FoundPool {
             FoundPool::Namespaced(p) => p.meta().deletion_timestamp.is_some(),
             FoundPool::Global(p) => p.meta().deletion_timestamp.is_some(),
             FoundPool::Metal3(p) => p.meta().deletion_timestamp.is_some(),
+        }
+    }
+    /// Whether the pool controller has put its finalizer on the pool.
+    fn protected(&self) -> bool {
+        match self {
+            FoundPool::Missing => false,
+            FoundPool::Namespaced(p) => finalizers::has(p.as_ref(), POOL_FINALIZER),
+            FoundPool::Global(p) => finalizers::has(p.as_ref(), POOL_FINALIZER),
+            FoundPool::Metal3(p) => finalizers::has(p.as_ref(), metal3::api::POOL_FINALIZER),
         }
     }
     /// The in-cluster spec; a Metal3 pool has none (its attributes come per entry).
@@ -246,6 +258,20 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
             &ctx,
             "PoolNotReady",
             format!("{key} is being deleted"),
+        )
+        .await
+        .map_err(api_err);
+    }
+    // Nothing is handed out from a pool before its finalizer protects it: deleted before
+    // that, it would go at once, under the address just taken. Global pools are protected by
+    // a cluster-wide instance only.
+    let protects = !matches!(pool, FoundPool::Global(_)) || ctx.global_pools_protected;
+    if protects && !pool.protected() {
+        return wait(
+            &claim,
+            &ctx,
+            "PoolNotReady",
+            format!("{key} is not protected by its finalizer yet"),
         )
         .await
         .map_err(api_err);
@@ -686,6 +712,7 @@ where
         metal3,
         released: notifier,
         clusters: parts.clusters,
+        global_pools_protected: config.namespace.is_none(),
     });
     let controller = ipam_kube_support::readiness::controller(
         "in-cluster",

@@ -150,6 +150,12 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<(Outcome, Action), k
         let message = format!("{key} is being deleted");
         return Ok((Outcome::waiting("PoolNotReady", message), wait));
     }
+    // Nothing is handed out before the pool's finalizer protects it: deleted before that, it
+    // would go at once, under the address just taken.
+    if !ipam_kube_support::finalizers::has(pool.as_ref(), POOL_FINALIZER) {
+        let message = format!("{key} is not protected by its finalizer yet");
+        return Ok((Outcome::waiting("PoolNotReady", message), wait));
+    }
     let compiled = match pool::compile(&pool) {
         Ok(compiled) => compiled,
         Err(e) => {
