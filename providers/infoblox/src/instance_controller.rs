@@ -43,89 +43,37 @@ pub async fn check(wapi: &WapiClient, instance: &InfobloxInstance) -> Vec<Decisi
             ],
         )
         .await;
-    let mut out = Vec::new();
-    let fail = |out: &mut Vec<Decision>, reason, e: &WapiError| {
-        out.push(Decision::new(READY, false, reason, e.to_string()));
+    // The probe's steps in order: each one passed is True; the first that failed is False
+    // with the error (when it has a condition of its own), and `Ready` says the same.
+    let steps = [
+        Decision::new(REACHABLE, true, "Connected", format!("{endpoint} answers")),
+        Decision::new(AUTHENTICATED, true, "Authenticated", "credentials accepted"),
+        Decision::new(
+            VERSION_SUPPORTED,
+            true,
+            "Supported",
+            format!("{endpoint} serves WAPI v{version}"),
+        ),
+    ];
+    let (passed, failed) = match &probe {
+        Ok(_) => (steps.len(), None),
+        Err(WapiError::Unreachable { .. } | WapiError::Timeout { .. }) => {
+            (0, Some((REACHABLE, "Unreachable")))
+        }
+        Err(WapiError::Unauthorized { .. }) => (1, Some((AUTHENTICATED, "AuthenticationFailed"))),
+        Err(WapiError::UnsupportedVersion { .. }) => {
+            (2, Some((VERSION_SUPPORTED, "WAPIVersionUnsupported")))
+        }
+        Err(_) => (1, None),
     };
-    match probe {
-        Err(e @ (WapiError::Unreachable { .. } | WapiError::Timeout { .. })) => {
-            out.push(Decision::new(
-                REACHABLE,
-                false,
-                "Unreachable",
-                e.to_string(),
-            ));
-            fail(&mut out, "Unreachable", &e);
-            return out;
+    let mut out: Vec<Decision> = steps.into_iter().take(passed).collect();
+    if let Err(e) = &probe {
+        let reason = failed.map_or(e.reason(), |(_, reason)| reason);
+        if let Some((type_, _)) = failed {
+            out.push(Decision::new(type_, false, reason, e.to_string()));
         }
-        Err(e @ WapiError::Unauthorized { .. }) => {
-            out.push(Decision::new(
-                REACHABLE,
-                true,
-                "Connected",
-                format!("{endpoint} answers"),
-            ));
-            out.push(Decision::new(
-                AUTHENTICATED,
-                false,
-                "AuthenticationFailed",
-                e.to_string(),
-            ));
-            fail(&mut out, "AuthenticationFailed", &e);
-            return out;
-        }
-        Err(e @ WapiError::UnsupportedVersion { .. }) => {
-            out.push(Decision::new(
-                REACHABLE,
-                true,
-                "Connected",
-                format!("{endpoint} answers"),
-            ));
-            out.push(Decision::new(
-                AUTHENTICATED,
-                true,
-                "Authenticated",
-                "credentials accepted",
-            ));
-            out.push(Decision::new(
-                VERSION_SUPPORTED,
-                false,
-                "WAPIVersionUnsupported",
-                e.to_string(),
-            ));
-            fail(&mut out, "WAPIVersionUnsupported", &e);
-            return out;
-        }
-        Err(e) => {
-            out.push(Decision::new(
-                REACHABLE,
-                true,
-                "Connected",
-                format!("{endpoint} answers"),
-            ));
-            fail(&mut out, e.reason(), &e);
-            return out;
-        }
-        Ok(_) => {
-            out.push(Decision::new(
-                REACHABLE,
-                true,
-                "Connected",
-                format!("{endpoint} answers"),
-            ));
-            out.push(Decision::new(
-                AUTHENTICATED,
-                true,
-                "Authenticated",
-                "credentials accepted",
-            ));
-            out.push(Decision::new(
-                VERSION_SUPPORTED,
-                true,
-                "Supported",
-                format!("{endpoint} serves WAPI v{version}"),
-            ));
-        }
+        out.push(Decision::new(READY, false, reason, e.to_string()));
+        return out;
     }
     // The defaults pools inherit must exist (telekom's reasons).
     let spec = &instance.spec;
@@ -143,7 +91,7 @@ pub async fn check(wapi: &WapiClient, instance: &InfobloxInstance) -> Vec<Decisi
                 return out;
             }
             Err(e) => {
-                fail(&mut out, e.reason(), &e);
+                out.push(Decision::new(READY, false, e.reason(), e.to_string()));
                 return out;
             }
         }
@@ -158,7 +106,7 @@ pub async fn check(wapi: &WapiClient, instance: &InfobloxInstance) -> Vec<Decisi
                 return out;
             }
             Err(e) => {
-                fail(&mut out, e.reason(), &e);
+                out.push(Decision::new(READY, false, e.reason(), e.to_string()));
                 return out;
             }
         }
