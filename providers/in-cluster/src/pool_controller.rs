@@ -20,6 +20,7 @@ use crate::api::pool::AddressCounts;
 use crate::claim_controller::{ReleaseNotifier, address_in_pool};
 use crate::config::Config;
 use crate::ledger::Ledger;
+use crate::pacer::Pacer;
 use crate::pool_object::PoolObject;
 use crate::{stale_records, stores};
 
@@ -32,6 +33,7 @@ pub struct Context {
     pub addresses: Store<IPAddress>,
     pub caches_ready: stores::CachesReady,
     pub sweeper: stale_records::Sweeper,
+    pub pacer: Pacer,
     /// Told when a sweep frees an address, for the claims waiting on the pool.
     pub released: Vec<ReleaseNotifier>,
 }
@@ -54,6 +56,15 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
         source,
     };
     ctx.caches_ready.wait().await;
+    if pool.meta().deletion_timestamp.is_none()
+        && let Some(wait) = ctx.pacer.turn(
+            &key,
+            pool.pool_status().map_or(&[][..], |s| &s.conditions),
+            pool.meta().generation,
+        )
+    {
+        return Ok(Action::requeue(wait));
+    }
     let in_use = stores::filter(&ctx.addresses, |a| address_in_pool(a, &key));
     let suspects: Vec<&IPAddress> = in_use
         .iter()
@@ -88,6 +99,7 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
             // Records of claims that vanished mid-allocation must not outlive the pool.
             ctx.ledger.purge(&key).await.map_err(err)?;
             ctx.sweeper.forget(&key);
+            ctx.pacer.forget(&key);
             finalizers::remove(&pools, pool.as_ref(), POOL_FINALIZER)
                 .await
                 .map_err(err)?;
@@ -259,6 +271,7 @@ where
         addresses,
         caches_ready,
         sweeper: Default::default(),
+        pacer: Default::default(),
         released: vec![released],
     });
     ipam_kube_support::readiness::controller("in-cluster", pools, config.watcher())

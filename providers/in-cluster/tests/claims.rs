@@ -568,7 +568,7 @@ async fn a_global_pool_serves_claims_of_every_namespace_without_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn allocation_release_and_exhaustion_are_reported_as_events() {
+async fn release_and_exhaustion_are_reported_as_events() {
     let ns = setup("events").await;
     let _operator = operator(&ns);
     let (claims, addresses) = (ns.api::<IPAddressClaim>(), ns.api::<IPAddress>());
@@ -599,13 +599,15 @@ async fn allocation_release_and_exhaustion_are_reported_as_events() {
             })
             .collect();
         let has = |name: &str, reason: &str| seen.iter().any(|(n, r, _)| n == name && r == reason);
-        (has("a", "AddressAllocated")
-            && has("a", "AddressReleased")
-            && has("b", "PoolExhausted")
-            && has("b", "AddressAllocated"))
-        .then_some(seen)
+        (has("a", "AddressReleased") && has("b", "PoolExhausted")).then_some(seen)
     })
     .await;
+    // An allocation is told by the claim's Ready condition alone, as upstream does: an event
+    // per claim would be one more write on the path every claim takes.
+    assert!(
+        !seen.iter().any(|(_, r, _)| r == "AddressAllocated"),
+        "{seen:?}"
+    );
     assert!(
         seen.iter()
             .any(|(n, r, t)| n == "b" && r == "PoolExhausted" && t == "Warning"),

@@ -8,6 +8,7 @@
 //! - a claim that met an exhausted pool keeps waiting: it is retried when an address of the
 //!   pool is released, when the pool changes, and on a capped backoff (upstream #1537).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,11 +28,12 @@ use crate::api::capi;
 use crate::api::capi::keys::PAUSED_ANNOTATION;
 use crate::claim_controller::{ReleaseNotifier, Released};
 use crate::config::Config;
-use crate::ledger::{Ledger, ReserveError};
+use crate::ledger::{Ledger, PoolSource, ReserveError};
 use crate::metal3::addresses::{self, metal3_in_pool};
 use crate::metal3::api::*;
 use crate::metal3::pool;
 use crate::pool_key::PoolKey;
+use crate::settled::Settled;
 use crate::stores;
 
 pub const MANAGER: &str = "ipam-operator-metal3-claims";
@@ -54,6 +56,7 @@ pub struct Context {
     pub capi_addresses: Store<capi::IPAddress>,
     pub released: ReleaseNotifier,
     pub caches_ready: stores::CachesReady,
+    pub settled: Settled,
 }
 
 pub fn pool_key(claim: &IPClaim) -> PoolKey {
@@ -76,6 +79,8 @@ pub fn identity(claim: &IPClaim) -> ClaimIdentity {
 /// What the claim's status should say.
 struct Outcome {
     address: Option<String>,
+    /// The address itself, once allocated.
+    held: Option<IpAddr>,
     error_message: Option<String>,
     decision: Decision,
 }
@@ -84,6 +89,7 @@ impl Outcome {
     fn failed(reason: &'static str, upstream: impl Into<String>, message: String) -> Self {
         Outcome {
             address: None,
+            held: None,
             error_message: Some(upstream.into()),
             decision: Decision::new(READY, false, reason, message),
         }
@@ -91,6 +97,7 @@ impl Outcome {
     fn waiting(reason: &'static str, message: String) -> Self {
         Outcome {
             address: None,
+            held: None,
             error_message: None,
             decision: Decision::new(READY, false, reason, message),
         }
@@ -99,8 +106,9 @@ impl Outcome {
 
 pub async fn reconcile(claim: Arc<IPClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = claim.namespace().unwrap_or_default();
+    let name = format!("{ns}/{}", claim.name_any());
     let err = |source| Error {
-        claim: format!("{ns}/{}", claim.name_any()),
+        claim: name.clone(),
         source,
     };
     ctx.caches_ready.wait().await;
@@ -109,81 +117,118 @@ pub async fn reconcile(claim: Arc<IPClaim>, ctx: Arc<Context>) -> Result<Action,
         return release(&claim, &ctx).await.map_err(err);
     }
     let claims = Api::<IPClaim>::namespaced(ctx.client.clone(), &ns);
-    if !finalizers::has(claim.as_ref(), CLAIM_FINALIZER) {
-        // Persisted before anything is taken; the update event brings the claim back.
+    let claim = if finalizers::has(claim.as_ref(), CLAIM_FINALIZER) {
+        claim
+    } else {
+        // Persisted before anything is taken; the patched claim carries on at once.
         match finalizers::add(&claims, claim.as_ref(), CLAIM_FINALIZER).await {
-            Ok(_) => {}
+            Ok(patched) => Arc::new(patched),
             // Deleted already: nothing was taken, nothing to do.
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Action::await_change()),
             Err(e) => return Err(err(e)),
         }
-        return Ok(Action::await_change());
-    }
+    };
     let (outcome, action) = allocate(&claim, &ctx).await.map_err(err)?;
-    write_status(&claims, &claim, &outcome).await.map_err(err)?;
+    if let Some(outcome) = outcome {
+        write_status(&claims, &claim, &outcome).await.map_err(err)?;
+        if let Some(address) = outcome.held {
+            ctx.settled.mark(&identity(&claim).uid, address);
+        }
+    }
     Ok(action)
 }
 
-async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<(Outcome, Action), kube::Error> {
+/// What the claim's status should say (`None`: it says it already), and when to look again.
+type Step = (Option<Outcome>, Action);
+
+async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Step, kube::Error> {
     let ns = claim.namespace().unwrap_or_default();
     let key = pool_key(claim);
     let wait = Action::await_change();
     let Some(pool) = ctx.pools.get(&ObjectRef::new(&key.name).within(&ns)) else {
         let message = format!("{key} does not exist");
-        return Ok((Outcome::waiting("PoolNotFound", message), wait));
+        return Ok((Some(Outcome::waiting("PoolNotFound", message)), wait));
     };
     if pool.annotations().contains_key(PAUSED_ANNOTATION) {
         let message = format!("{key} is paused");
-        return Ok((Outcome::waiting("PoolPaused", message), wait));
+        return Ok((Some(Outcome::waiting("PoolPaused", message)), wait));
     }
+    let compiled = match pool::compile(&pool) {
+        Ok(compiled) => compiled,
+        // An address handed out before the pool turned invalid stays the claim's.
+        Err(_) if claim.status.as_ref().is_some_and(|s| s.address.is_some()) => {
+            return Ok((None, wait));
+        }
+        Err(e) => {
+            let message = format!("{key} is invalid: {e}");
+            return Ok((
+                Some(Outcome::failed(
+                    "AllocationFailed",
+                    &message,
+                    message.clone(),
+                )),
+                wait,
+            ));
+        }
+    };
+    let me = identity(claim);
+    let build = || compiled.clone();
+    let existing = || addresses::existing(&key, &ctx.addresses, &ctx.capi_addresses);
+    let source = PoolSource {
+        version: pool.meta().generation,
+        build: &build,
+        existing: &existing,
+    };
     // An IPAddress already written for this claim is kept as it is (a restart, or
     // `clusterctl move`), once the ledger agrees that the claim holds its address.
-    let me = identity(claim);
-    let mine = stores::filter(&ctx.addresses, |a| {
-        metal3_in_pool(a, &key) && addresses::metal3_holder(a) == me
-    });
-    if let Some(existing) = mine.first() {
-        return adopt(claim, ctx, &key, existing).await;
+    let mine = match ctx.ledger.holding(&key, &source, &me).await? {
+        Some(address) => {
+            let name = address_name(&pool.spec.name_prefix, &address.to_string());
+            let stored = ctx.addresses.get(&ObjectRef::new(&name).within(&ns));
+            // Done already (the claim, or this process's memory of its write, says so): no
+            // request at all.
+            if stored
+                .as_ref()
+                .is_none_or(|a| addresses::metal3_holder(a) == me)
+                && (shows_allocated(claim, &name) || ctx.settled.is(&me.uid, address))
+            {
+                return Ok((None, wait));
+            }
+            stored.filter(|a| addresses::metal3_holder(a) == me)
+        }
+        // Written after the book was loaded (restored by `clusterctl move`): only a claim
+        // holding nothing yet pays for this look through the pool's addresses.
+        None => stores::filter(&ctx.addresses, |a| {
+            metal3_in_pool(a, &key) && addresses::metal3_holder(a) == me
+        })
+        .into_iter()
+        .next(),
+    };
+    if let Some(existing) = mine {
+        return adopt(claim, ctx, &key, &source, &existing).await;
     }
     if pool.meta().deletion_timestamp.is_some() {
         // Unlike upstream, a deleting pool hands nothing out, so its deletion can finish.
         let message = format!("{key} is being deleted");
-        return Ok((Outcome::waiting("PoolNotReady", message), wait));
+        return Ok((Some(Outcome::waiting("PoolNotReady", message)), wait));
     }
     // Nothing is handed out before the pool's finalizer protects it: deleted before that, it
     // would go at once, under the address just taken.
     if !ipam_kube_support::finalizers::has(pool.as_ref(), POOL_FINALIZER) {
         let message = format!("{key} is not protected by its finalizer yet");
-        return Ok((Outcome::waiting("PoolNotReady", message), wait));
+        return Ok((Some(Outcome::waiting("PoolNotReady", message)), wait));
     }
-    let compiled = match pool::compile(&pool) {
-        Ok(compiled) => compiled,
-        Err(e) => {
-            let message = format!("{key} is invalid: {e}");
-            return Ok((
-                Outcome::failed("AllocationFailed", &message, message.clone()),
-                wait,
-            ));
-        }
-    };
     let requested = claim.annotations().get(IP_ADDRESS_ANNOTATION).cloned();
     let reservation = ctx
         .ledger
-        .reserve(
-            &key,
-            pool.meta().generation,
-            || compiled.clone(),
-            || addresses::existing(&key, &ctx.addresses, &ctx.capi_addresses),
-            &me,
-            requested.as_deref(),
-        )
+        .reserve(&key, &source, &me, requested.as_deref())
         .await;
     let reservation = match reservation {
         Ok(r) => r,
         Err(ReserveError::Api { source, .. }) => return Err(source),
         Err(e @ ReserveError::Exhausted { .. }) => {
             let outcome = Outcome::failed("PoolExhausted", "Exhausted IP Pools", e.to_string());
-            return Ok((outcome, Action::requeue(EXHAUSTED_RETRY)));
+            return Ok((Some(outcome), Action::requeue(EXHAUSTED_RETRY)));
         }
         Err(ReserveError::Refused { source, .. }) => {
             let outcome = Outcome::failed(
@@ -191,7 +236,7 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<(Outcome, Action), k
                 source.upstream_message(),
                 format!("{key}: {source}"),
             );
-            return Ok((outcome, wait));
+            return Ok((Some(outcome), wait));
         }
         Err(e @ ReserveError::Taken { .. }) => {
             let outcome = Outcome::failed(
@@ -199,7 +244,7 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<(Outcome, Action), k
                 "Requested IP not available",
                 e.to_string(),
             );
-            return Ok((outcome, Action::requeue(EXHAUSTED_RETRY)));
+            return Ok((Some(outcome), Action::requeue(EXHAUSTED_RETRY)));
         }
     };
 
@@ -246,18 +291,19 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<(Outcome, Action), k
                     "Failed to create associated IPAddress object",
                     message,
                 );
-                return Ok((outcome, Action::requeue(EXHAUSTED_RETRY)));
+                return Ok((Some(outcome), Action::requeue(EXHAUSTED_RETRY)));
             }
         }
         Err(e) => return Err(e),
     }
     tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %address_text, pool = %key, "allocated");
-    Ok((allocated(&name, &address_text, &key), wait))
+    Ok((Some(allocated(&name, reservation.address, &key)), wait))
 }
 
-fn allocated(name: &str, address: &str, key: &PoolKey) -> Outcome {
+fn allocated(name: &str, address: IpAddr, key: &PoolKey) -> Outcome {
     Outcome {
         address: Some(name.to_string()),
+        held: Some(address),
         error_message: None,
         decision: Decision::new(
             READY,
@@ -272,21 +318,30 @@ async fn adopt(
     claim: &IPClaim,
     ctx: &Context,
     key: &PoolKey,
+    source: &PoolSource<'_>,
     existing: &IPAddress,
-) -> Result<(Outcome, Action), kube::Error> {
+) -> Result<Step, kube::Error> {
     let wait = Action::await_change();
-    let Ok(address) = existing.spec.address.parse() else {
+    let Ok(address) = existing.spec.address.parse::<IpAddr>() else {
         let message = format!(
             "IPAddress {} holds {:?}, which is no IP address",
             existing.name_any(),
             existing.spec.address
         );
         return Ok((
-            Outcome::failed("AllocationFailed", &message, message.clone()),
+            Some(Outcome::failed(
+                "AllocationFailed",
+                &message,
+                message.clone(),
+            )),
             wait,
         ));
     };
-    if let Some(other) = ctx.ledger.adopt(key, address, &identity(claim)).await? {
+    if let Some(other) = ctx
+        .ledger
+        .adopt(key, source, address, &identity(claim))
+        .await?
+    {
         let message = format!(
             "IPAddress {} holds {address}, which {key} already gave to {} {}/{}",
             existing.name_any(),
@@ -295,14 +350,30 @@ async fn adopt(
             other.name
         );
         return Ok((
-            Outcome::failed("AllocationFailed", &message, message.clone()),
+            Some(Outcome::failed(
+                "AllocationFailed",
+                &message,
+                message.clone(),
+            )),
             wait,
         ));
     }
-    Ok((
-        allocated(&existing.name_any(), &existing.spec.address, key),
-        wait,
-    ))
+    Ok((Some(allocated(&existing.name_any(), address, key)), wait))
+}
+
+/// Whether the claim shows the address object `name`, `Ready=True`.
+fn shows_allocated(claim: &IPClaim, name: &str) -> bool {
+    let Some(status) = claim.status.as_ref() else {
+        return false;
+    };
+    status
+        .address
+        .as_ref()
+        .is_some_and(|a| a.name.as_deref() == Some(name))
+        && status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == READY && c.status == "True")
 }
 
 async fn release(claim: &IPClaim, ctx: &Context) -> Result<Action, kube::Error> {
@@ -338,6 +409,7 @@ async fn release(claim: &IPClaim, ctx: &Context) -> Result<Action, kube::Error> 
         tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %address.spec.address, "released");
     }
     ctx.ledger.release(&key, &me).await?;
+    ctx.settled.forget(&me.uid);
     ctx.released.send(key);
     let claims = Api::<IPClaim>::namespaced(ctx.client.clone(), &ns);
     finalizers::remove(&claims, claim, CLAIM_FINALIZER).await?;
@@ -451,6 +523,7 @@ where
         capi_addresses,
         released: notifier,
         caches_ready,
+        settled: Settled::default(),
     });
     let controller = ipam_kube_support::readiness::controller(
         "metal3",
@@ -471,6 +544,7 @@ where
                 .pool
                 .name
                 .as_deref()
+                .filter(|_| going(&a))
                 .map(|p| w_addr(pool::key(&ns, p)))
                 .unwrap_or_default();
             if let Some(claim) = &a.spec.claim.name {
@@ -480,7 +554,7 @@ where
         })
         .watches_stream(capi_changes, move |a: capi::IPAddress| {
             let r = &a.spec.pool_ref;
-            if r.api_group == GROUP && r.kind == IPPool::kind(&()) {
+            if r.api_group == GROUP && r.kind == IPPool::kind(&()) && going(&a) {
                 w_capi(pool::key(&a.namespace().unwrap_or_default(), &r.name))
             } else {
                 Vec::new()
@@ -498,6 +572,13 @@ where
             ctx,
         )
         .for_each(|_| futures::future::ready(()))
+}
+
+/// Whether an address is going away (our finalizer keeps every one until it is released):
+/// only that can let a waiting claim through. Waking every waiting claim of a pool on each
+/// new address would cost a pass per claim per allocation in a burst.
+pub fn going<K: Resource>(address: &K) -> bool {
+    address.meta().deletion_timestamp.is_some()
 }
 
 /// Claims of `pool` without an address yet, failed ones included: they are retried.

@@ -42,6 +42,7 @@ pub struct Context {
     /// The Cluster API `Cluster` kind, when its CRD is installed.
     pub clusters: Option<ApiResource>,
     pub sweeper: stale_records::Sweeper,
+    pub pacer: crate::pacer::Pacer,
     /// Told when a sweep frees an address: Cluster API claims and IPClaims both draw here.
     pub released: Vec<ReleaseNotifier>,
 }
@@ -60,6 +61,15 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
         source,
     };
     ctx.caches_ready.wait().await;
+    if ippool.meta().deletion_timestamp.is_none()
+        && let Some(wait) = ctx.pacer.turn(
+            &key,
+            ippool.status.as_ref().map_or(&[][..], |s| &s.conditions),
+            ippool.meta().generation,
+        )
+    {
+        return Ok(Action::requeue(wait));
+    }
     let ns = ippool.namespace().unwrap_or_default();
     let pools = Api::<IPPool>::namespaced(ctx.client.clone(), &ns);
     let freed = orphans::free(&ctx.client, &ctx.ledger, &key, &ctx.addresses, &ctx.claims)
@@ -106,6 +116,7 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
         if existing.is_empty() {
             ctx.ledger.purge(&key).await.map_err(err)?;
             ctx.sweeper.forget(&key);
+            ctx.pacer.forget(&key);
             finalizers::remove(&pools, ippool.as_ref(), POOL_FINALIZER)
                 .await
                 .map_err(err)?;
@@ -327,6 +338,7 @@ where
         caches_ready,
         clusters,
         sweeper: Default::default(),
+        pacer: Default::default(),
         released,
     });
     ipam_kube_support::readiness::controller(
