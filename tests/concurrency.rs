@@ -1,6 +1,6 @@
-//! Many claims at once against one pool, served by two operator processes running side by
-//! side with no leader election: every claim gets an address, and no address is handed out
-//! twice.
+//! Many claims at once against one pool: served by two operator processes running side by
+//! side with no leader election, or by one killed in the middle of the burst and another
+//! started: every claim gets an address, and no address is handed out twice or left taken.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -47,15 +47,9 @@ fn operator_process(ns: &str, n: u32) -> tokio::process::Child {
         .expect("start an operator process")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn five_hundred_claims_two_processes_no_duplicate() {
-    let ns = TestNamespace::new("concurrency").await;
-    let mut crds = capi_crds();
-    crds.extend(ipam_operator::crds::all());
-    install_crds(&ns.client, &crds).await;
-    let mut first = operator_process(&ns.name, 1);
-    let mut second = operator_process(&ns.name, 2);
-
+/// The pool every test here draws from: a /22 (1,021 addresses once the network, broadcast
+/// and gateway are withheld).
+async fn big_pool(ns: &TestNamespace) {
     let pool: InClusterIPPool = serde_json::from_value(json!({
         "apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "InClusterIPPool",
         "metadata": {"name": "big"}, "spec": {"addresses": ["10.40.0.0/22"], "prefix": 22, "gateway": "10.40.0.1"}}))
@@ -64,9 +58,11 @@ async fn five_hundred_claims_two_processes_no_duplicate() {
         .create(&PostParams::default(), &pool)
         .await
         .unwrap();
+}
 
-    let claims = ns.api::<IPAddressClaim>();
-    futures::stream::iter(0..CLAIMS)
+/// Creates claims `m-0` … `m-{count-1}` on the pool, 50 at a time.
+async fn create_claims(claims: &Api<IPAddressClaim>, count: usize) {
+    futures::stream::iter(0..count)
         .map(|i| {
             let claims = claims.clone();
             async move {
@@ -81,50 +77,73 @@ async fn five_hundred_claims_two_processes_no_duplicate() {
         .buffer_unordered(50)
         .collect::<Vec<_>>()
         .await;
+}
 
+/// How many claims show an address.
+async fn allocated(claims: &Api<IPAddressClaim>) -> usize {
+    claims
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| {
+            c.status
+                .as_ref()
+                .and_then(|s| s.address_ref.as_ref())
+                .is_some()
+        })
+        .count()
+}
+
+/// Waits until all `count` claims show an address, failing if any of `operators` dies.
+async fn all_allocated(
+    claims: &Api<IPAddressClaim>,
+    count: usize,
+    operators: &mut [&mut tokio::process::Child],
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     loop {
-        let ready = claims
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|c| {
-                c.status
-                    .as_ref()
-                    .and_then(|s| s.address_ref.as_ref())
-                    .is_some()
-            })
-            .count();
-        if ready == CLAIMS {
-            break;
+        let ready = allocated(claims).await;
+        if ready == count {
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "only {ready} of {CLAIMS} claims allocated after 300s"
+            "only {ready} of {count} claims allocated after 300s"
         );
-        assert!(
-            first.try_wait().unwrap().is_none() && second.try_wait().unwrap().is_none(),
-            "an operator process died"
-        );
+        for operator in operators.iter_mut() {
+            assert!(
+                operator.try_wait().unwrap().is_none(),
+                "an operator process died"
+            );
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
 
+/// Every claim Ready with an address of its own, exactly one allocation record per address,
+/// none left over.
+async fn each_address_once(ns: &TestNamespace, count: usize) {
     let addresses = ns
         .api::<IPAddress>()
         .list(&ListParams::default())
         .await
         .unwrap()
         .items;
-    assert_eq!(addresses.len(), CLAIMS);
+    assert_eq!(addresses.len(), count);
     let unique: HashSet<_> = addresses.iter().map(|a| a.spec.address.clone()).collect();
-    assert_eq!(unique.len(), CLAIMS, "an address was handed out twice");
+    assert_eq!(unique.len(), count, "an address was handed out twice");
     assert!(
         !unique.contains("10.40.0.0") && !unique.contains("10.40.3.255"),
         "reserved addresses handed out"
     );
     assert!(!unique.contains("10.40.0.1"), "the gateway handed out");
-    for claim in claims.list(&ListParams::default()).await.unwrap() {
+    for claim in ns
+        .api::<IPAddressClaim>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+    {
         let name = claim.name_any();
         let ready = claim
             .status
@@ -139,17 +158,34 @@ async fn five_hundred_claims_two_processes_no_duplicate() {
             "claim {name}"
         );
     }
-    let records = Api::<AddressAllocation>::all(ns.client.clone())
+    let records: Vec<AddressAllocation> = Api::<AddressAllocation>::all(ns.client.clone())
         .list(&ListParams::default())
         .await
         .unwrap()
         .into_iter()
         .filter(|r| r.spec.claim.namespace == ns.name)
-        .count();
+        .collect();
+    let recorded: HashSet<_> = records.iter().map(|r| r.spec.address.clone()).collect();
     assert_eq!(
-        records, CLAIMS,
+        (records.len(), &recorded),
+        (count, &unique),
         "one allocation record per address, none left over"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_hundred_claims_two_processes_no_duplicate() {
+    let ns = TestNamespace::new("concurrency").await;
+    let mut crds = capi_crds();
+    crds.extend(ipam_operator::crds::all());
+    install_crds(&ns.client, &crds).await;
+    let mut first = operator_process(&ns.name, 1);
+    let mut second = operator_process(&ns.name, 2);
+    big_pool(&ns).await;
+    let claims = ns.api::<IPAddressClaim>();
+    create_claims(&claims, CLAIMS).await;
+    all_allocated(&claims, CLAIMS, &mut [&mut first, &mut second]).await;
+    each_address_once(&ns, CLAIMS).await;
 
     // /22 = 1024 addresses, less network, broadcast and gateway.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -175,6 +211,74 @@ async fn five_hundred_claims_two_processes_no_duplicate() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let _ = first.kill().await;
+    let _ = second.kill().await;
+    ns.delete().await;
+}
+
+/// An operator killed (SIGKILL) in the middle of a burst, with creates of records and
+/// IPAddresses in flight, and a new one started: every claim still gets one address, none is
+/// handed out twice, no record is left without its address; and once the claims are deleted,
+/// nothing at all is left taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_killed_mid_burst_loses_and_doubles_nothing() {
+    const BURST: usize = 300;
+    let ns = TestNamespace::new("killed").await;
+    let mut crds = capi_crds();
+    crds.extend(ipam_operator::crds::all());
+    install_crds(&ns.client, &crds).await;
+    let mut first = operator_process(&ns.name, 1);
+    big_pool(&ns).await;
+    let claims = ns.api::<IPAddressClaim>();
+    let creating = tokio::spawn({
+        let claims = claims.clone();
+        async move { create_claims(&claims, BURST).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while allocated(&claims).await < BURST / 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first operator never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.start_kill().unwrap();
+    let _ = first.wait().await;
+    let at_kill = allocated(&claims).await;
+    assert!(at_kill < BURST, "the burst was over before the kill");
+    creating.await.unwrap();
+    let mut second = operator_process(&ns.name, 2);
+    all_allocated(&claims, BURST, &mut [&mut second]).await;
+    each_address_once(&ns, BURST).await;
+
+    claims
+        .delete_collection(&Default::default(), &ListParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = ns
+            .api::<IPAddress>()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len();
+        let records = Api::<AddressAllocation>::all(ns.client.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.spec.claim.namespace == ns.name)
+            .count();
+        if left == 0 && records == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{left} IPAddresses and {records} records left after every claim was deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let _ = second.kill().await;
     ns.delete().await;
 }
