@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use futures::TryStreamExt;
 use kube::runtime::reflector::{self, reflector};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
-use kube::{Api, Resource};
+use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
@@ -55,13 +55,17 @@ where
     let (store, writer) = reflector::store();
     // The reflector applies an event to the store before passing it on, so the gate opens
     // only once the store holds the whole first list.
-    let changes = reflector(writer, watcher(api, config))
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                let _ = open.send(true);
-            }
-        })
-        .applied_objects();
+    // Managed fields are most of an object's size, and no controller reads them.
+    let changes = reflector(
+        writer,
+        watcher(api, config).modify(|k| k.managed_fields_mut().clear()),
+    )
+    .inspect_ok(move |event| {
+        if matches!(event, watcher::Event::InitDone) {
+            let _ = open.send(true);
+        }
+    })
+    .applied_objects();
     Controller::for_stream(changes, store)
 }
 

@@ -703,6 +703,7 @@ pub struct Parts {
 pub fn run<S>(
     parts: Parts,
     config: &Config,
+    caches: &stores::Caches,
     released: Released,
     notifier: ReleaseNotifier,
     shutdown: S,
@@ -712,27 +713,30 @@ where
 {
     let client = parts.client.clone();
     let (pools, pool_changes) =
-        stores::reflect(config.api::<InClusterIPPool>(&client), config.watcher());
+        caches.reflect(config.api::<InClusterIPPool>(&client), config.watcher());
     // Global pools are cluster-scoped: a namespace scope does not narrow them.
-    let (global_pools, global_changes) = stores::reflect(
+    let (global_pools, global_changes) = caches.reflect(
         Api::<GlobalInClusterIPPool>::all(client.clone()),
         config.watcher(),
     );
     let (addresses, address_changes) =
-        stores::reflect(config.api::<IPAddress>(&client), Default::default());
-    let mut caches = vec![
-        stores::ready(&pools),
-        stores::ready(&global_pools),
-        stores::ready(&addresses),
+        caches.reflect(config.api::<IPAddress>(&client), Default::default());
+    let mut ready = vec![
+        caches.ready::<InClusterIPPool>(),
+        caches.ready::<GlobalInClusterIPPool>(),
+        caches.ready::<IPAddress>(),
     ];
     let (metal3, metal3_changes) = if config.metal3 {
         let (pools, pool_changes) =
-            stores::reflect(config.api::<metal3::api::IPPool>(&client), config.watcher());
-        let (addresses, address_changes) = stores::reflect(
+            caches.reflect(config.api::<metal3::api::IPPool>(&client), config.watcher());
+        let (addresses, address_changes) = caches.reflect(
             config.api::<metal3::api::IPAddress>(&client),
             Default::default(),
         );
-        caches.extend([stores::ready(&pools), stores::ready(&addresses)]);
+        ready.extend([
+            caches.ready::<metal3::api::IPPool>(),
+            caches.ready::<metal3::api::IPAddress>(),
+        ]);
         (
             Some(Metal3Caches { pools, addresses }),
             Some((pool_changes, address_changes)),
@@ -740,7 +744,7 @@ where
     } else {
         (None, None)
     };
-    let caches_ready = stores::CachesReady::spawn(caches);
+    let caches_ready = stores::CachesReady::spawn(ready);
     let ctx = Arc::new(Context {
         caches_ready,
         client: parts.client,

@@ -51,6 +51,7 @@ pub async fn run(
     // Not ready until the controllers below exist and have registered their caches.
     let building = ipam_kube_support::readiness::pending("in-cluster controllers");
     let ledger = ledger::Ledger::new(client.clone());
+    let caches = stores::Caches::default();
     // Claims waiting on a pool hear of its releases through these: the Cluster API claims
     // and Metal3's IPClaims.
     let (notifier, released) = claim_controller::release_channel();
@@ -77,6 +78,7 @@ pub async fn run(
         recorder.clone(),
         notifier.clone(),
         &config,
+        &caches,
         config.api::<InClusterIPPool>(&client),
         signal(),
     );
@@ -90,6 +92,7 @@ pub async fn run(
             recorder.clone(),
             notifier.clone(),
             &config,
+            &caches,
             Api::<GlobalInClusterIPPool>::all(client.clone()),
             signal(),
         )
@@ -100,6 +103,7 @@ pub async fn run(
             ledger.clone(),
             vec![notifier.clone(), m3_notifier.clone()],
             &config,
+            &caches,
             clusters.clone(),
             signal(),
         );
@@ -107,13 +111,16 @@ pub async fn run(
             client.clone(),
             ledger.clone(),
             &config,
+            &caches,
             m3_released,
             m3_notifier,
             signal(),
         );
         futures::future::join(claims, pools)
     });
-    let claim_run = claim_controller::run(parts, &config, released, notifier, signal());
+    let claim_run = claim_controller::run(parts, &config, &caches, released, notifier, signal());
+    // Every controller has subscribed to the kinds it reads: the shared watches may start.
+    caches.start();
     // A switched-off controller is a future that is done at once.
     let (global_run, metal3_run) = (
         OptionFuture::from(global_run),

@@ -254,6 +254,7 @@ pub fn run<P: PoolObject, S>(
     recorder: Recorder,
     released: ReleaseNotifier,
     config: &Config,
+    caches: &stores::Caches,
     pools: Api<P>,
     shutdown: S,
 ) -> impl std::future::Future<Output = ()> + use<P, S>
@@ -262,8 +263,8 @@ where
 {
     let namespaced = P::KIND == crate::api::InClusterIPPool::KIND;
     let (addresses, address_changes) =
-        stores::reflect(config.api::<IPAddress>(&client), Default::default());
-    let caches_ready = stores::CachesReady::spawn(vec![stores::ready(&addresses)]);
+        caches.reflect(config.api::<IPAddress>(&client), Default::default());
+    let caches_ready = stores::CachesReady::spawn(vec![caches.ready::<IPAddress>()]);
     let ctx = Arc::new(Context {
         client,
         recorder,

@@ -498,6 +498,7 @@ pub fn run<S>(
     client: Client,
     ledger: Ledger,
     config: &Config,
+    caches: &stores::Caches,
     released: Released,
     notifier: ReleaseNotifier,
     shutdown: S,
@@ -505,15 +506,15 @@ pub fn run<S>(
 where
     S: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
-    let (pools, pool_changes) = stores::reflect(config.api::<IPPool>(&client), config.watcher());
+    let (pools, pool_changes) = caches.reflect(config.api::<IPPool>(&client), config.watcher());
     let (addresses, address_changes) =
-        stores::reflect(config.api::<IPAddress>(&client), Default::default());
+        caches.reflect(config.api::<IPAddress>(&client), Default::default());
     let (capi_addresses, capi_changes) =
-        stores::reflect(config.api::<capi::IPAddress>(&client), Default::default());
+        caches.reflect(config.api::<capi::IPAddress>(&client), Default::default());
     let caches_ready = stores::CachesReady::spawn(vec![
-        stores::ready(&pools),
-        stores::ready(&addresses),
-        stores::ready(&capi_addresses),
+        caches.ready::<IPPool>(),
+        caches.ready::<IPAddress>(),
+        caches.ready::<capi::IPAddress>(),
     ]);
     let ctx = Arc::new(Context {
         client: client.clone(),

@@ -312,6 +312,7 @@ pub fn run<S>(
     ledger: Ledger,
     released: Vec<ReleaseNotifier>,
     config: &Config,
+    caches: &stores::Caches,
     clusters: Option<ApiResource>,
     shutdown: S,
 ) -> impl std::future::Future<Output = ()> + use<S>
@@ -319,15 +320,15 @@ where
     S: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
     let (addresses, address_changes) =
-        stores::reflect(config.api::<IPAddress>(&client), Default::default());
+        caches.reflect(config.api::<IPAddress>(&client), Default::default());
     let (capi_addresses, capi_changes) =
-        stores::reflect(config.api::<capi::IPAddress>(&client), Default::default());
+        caches.reflect(config.api::<capi::IPAddress>(&client), Default::default());
     let (claims, claim_changes) =
-        stores::reflect(config.api::<IPClaim>(&client), Default::default());
+        caches.reflect(config.api::<IPClaim>(&client), Default::default());
     let caches_ready = stores::CachesReady::spawn(vec![
-        stores::ready(&addresses),
-        stores::ready(&capi_addresses),
-        stores::ready(&claims),
+        caches.ready::<IPAddress>(),
+        caches.ready::<capi::IPAddress>(),
+        caches.ready::<IPClaim>(),
     ]);
     let ctx = Arc::new(Context {
         client: client.clone(),
