@@ -2,9 +2,8 @@
 //! create request to the moment a watch sees it bound. Served by the system under test, or,
 //! for the raw limit, by the driver itself making exactly a provider's writes per claim.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -14,14 +13,12 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::apiserver_metrics;
 use crate::face::{Face, PoolPlan};
-use crate::latency::Latency;
+use crate::measure::{Limits, Window};
 use crate::ready_watch::ReadyWatch;
-use crate::report::{Report, Requests};
+use crate::report::Report;
 use crate::retry::{Call, retried};
-use crate::tally::Tally;
-use crate::{duplicates, kinds, process_stats, setup};
+use crate::{duplicates, kinds, setup};
 
 #[derive(Debug, Clone)]
 pub struct ClaimLoad {
@@ -34,20 +31,7 @@ pub struct ClaimLoad {
     pub pools: usize,
     pub claims_per_pool: usize,
     pub concurrency: usize,
-    /// The system under test, for its RSS and CPU time.
-    pub pid: Option<u32>,
-    /// Give up waiting after this long in all, or after this long without a claim bound.
-    pub timeout: Duration,
-    pub stall: Duration,
-    /// Pause between the last claim bound and the final metrics scrape, so that writes the
-    /// system under test defers (a coalesced pool status) are counted.
-    pub settle: Duration,
-}
-
-impl ClaimLoad {
-    fn claims(&self) -> usize {
-        self.pools * self.claims_per_pool
-    }
+    pub limits: Limits,
 }
 
 /// What one claim's writers share.
@@ -57,15 +41,17 @@ struct Shared {
     addresses: Api<DynamicObject>,
     pools: Vec<(PoolPlan, String)>,
     next_host: Vec<AtomicU32>,
-    sent: Mutex<HashMap<String, Instant>>,
-    tally: Tally,
+    /// Claims are created with their finalizer, saving the patch: for writing existing state
+    /// fast, not for the raw limit, where the claim is someone else's to create.
+    finalizer_on_create: bool,
+    window: Window,
 }
 
 pub async fn run(client: &Client, load: &ClaimLoad) -> anyhow::Result<Report> {
     let face = load.face;
-    let n = load.claims();
+    let n = load.pools * load.claims_per_pool;
     setup::namespace(client, &load.namespace).await?;
-    let pools = create_pools(client, load).await?;
+    let pools = create_pools(client, &load.namespace, face, load.pools, 16).await?;
     let mut notes = Vec::new();
     if !load.raw && !pools_protected(client, load).await? {
         notes.push("a pool had no finalizer 30s after its creation; the load ran anyway".into());
@@ -78,12 +64,10 @@ pub async fn run(client: &Client, load: &ClaimLoad) -> anyhow::Result<Report> {
         addresses: kinds::api(client, &load.namespace, &face.address_kind()),
         next_host: pools.iter().map(|_| AtomicU32::new(2)).collect(),
         pools,
-        sent: Mutex::new(HashMap::new()),
-        tally: Tally::default(),
+        finalizer_on_create: false,
+        window: Window::open(client).await?,
     });
 
-    let before = apiserver_metrics::scrape(client).await?;
-    let started = Instant::now();
     let raw = load.raw;
     let failures: Vec<String> = futures::stream::iter(0..n)
         .map(|i| {
@@ -110,54 +94,73 @@ pub async fn run(client: &Client, load: &ClaimLoad) -> anyhow::Result<Report> {
             failures.len()
         ));
     }
-    let ready = wait(&watch, n, load, &mut notes).await;
-    tokio::time::sleep(load.settle).await;
-    let during = apiserver_metrics::scrape(client).await?.since(&before);
-
-    let sent = shared.sent.lock().unwrap().clone();
-    let bound = watch.times();
-    let latencies: Vec<Duration> = bound
-        .iter()
-        .filter_map(|(name, at)| Some(at.saturating_duration_since(*sent.get(name)?)))
-        .collect();
-    let last = bound.values().max().copied().unwrap_or(started);
-    let wall = last.saturating_duration_since(started).as_secs_f64();
-    let process = load.pid.map(process_stats::read).transpose()?;
+    let report = shared
+        .window
+        .close(client, &watch, n, &load.limits, notes)
+        .await?;
     let (addresses, duplicates) =
         duplicates::count(&shared.addresses, |a| face.pool_and_address(a)).await?;
     Ok(Report {
         scenario: load.scenario.clone(),
         system: load.system.clone(),
-        claims: n,
-        ready,
         concurrency: load.concurrency,
         pools: load.pools,
-        claims_per_second: if wall > 0.0 { ready as f64 / wall } else { 0.0 },
-        wall_seconds: wall,
-        latency: Latency::of(&latencies),
-        requests: Requests::new(&during, &shared.tally.counts(), n),
-        process,
         addresses,
         duplicates,
-        restart: None,
-        notes,
+        ..report
     })
 }
 
 async fn create_pools(
     client: &Client,
-    load: &ClaimLoad,
+    namespace: &str,
+    face: Face,
+    count: usize,
+    prefix: u8,
 ) -> anyhow::Result<Vec<(PoolPlan, String)>> {
-    let api = kinds::api(client, &load.namespace, &load.face.pool_kind());
+    let api = kinds::api(client, namespace, &face.pool_kind());
     let mut pools = Vec::new();
-    for index in 0..load.pools {
-        let plan = PoolPlan::nth(index, 16);
+    for index in 0..count {
+        let plan = PoolPlan::nth(index, prefix);
         let created = api
-            .create(&PostParams::default(), &load.face.pool(&plan))
+            .create(&PostParams::default(), &face.pool(&plan))
             .await?;
         pools.push((plan, created.uid().unwrap_or_default()));
     }
     Ok(pools)
+}
+
+/// Writes `n` claims already bound to addresses of one pool (`10.0.0.0/prefix`), as a
+/// provider would have left them, at `concurrency`: the state an operator restarts into.
+pub async fn write_bound(
+    client: &Client,
+    namespace: &str,
+    face: Face,
+    prefix: u8,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    setup::namespace(client, namespace).await?;
+    let pools = create_pools(client, namespace, face, 1, prefix).await?;
+    let shared = Arc::new(Shared {
+        face,
+        claims: kinds::api(client, namespace, &face.claim_kind()),
+        addresses: kinds::api(client, namespace, &face.address_kind()),
+        next_host: vec![AtomicU32::new(2)],
+        pools,
+        finalizer_on_create: true,
+        window: Window::open(client).await?,
+    });
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let shared = shared.clone();
+            async move { serve_raw(&shared, i).await }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Both providers put a finalizer on a pool before handing out from it; waiting for it keeps
@@ -175,38 +178,6 @@ async fn pools_protected(client: &Client, load: &ClaimLoad) -> anyhow::Result<bo
     Ok(false)
 }
 
-/// Waits for `n` bound claims; stops early, with a note, when the time is up, when nothing
-/// was bound for `load.stall`, or when the system under test is gone.
-async fn wait(watch: &ReadyWatch, n: usize, load: &ClaimLoad, notes: &mut Vec<String>) -> usize {
-    let deadline = Instant::now() + load.timeout;
-    let (mut seen, mut progressed) = (0, Instant::now());
-    loop {
-        let ready = watch.wait_for(n, Duration::from_secs(2)).await;
-        if ready >= n {
-            return ready;
-        }
-        if ready > seen {
-            (seen, progressed) = (ready, Instant::now());
-        }
-        let why = if Instant::now() >= deadline {
-            Some(format!("gave up after {:?}", load.timeout))
-        } else if progressed.elapsed() >= load.stall {
-            Some(format!("no claim bound for {:?}", load.stall))
-        } else if load
-            .pid
-            .is_some_and(|pid| process_stats::read(pid).is_err())
-        {
-            Some("the system under test exited".to_string())
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            notes.push(format!("{why}: {ready} of {n} claims bound"));
-            return ready;
-        }
-    }
-}
-
 fn claim_name(i: usize) -> String {
     format!("claim-{i:06}")
 }
@@ -215,8 +186,11 @@ fn claim_name(i: usize) -> String {
 async fn create_claim(shared: &Shared, i: usize) -> kube::Result<DynamicObject> {
     let name = claim_name(i);
     let (pool, _) = &shared.pools[i % shared.pools.len()];
-    let body = shared.face.claim(&name, &pool.name);
-    shared.sent.lock().unwrap().insert(name, Instant::now());
+    let mut body = shared.face.claim(&name, &pool.name);
+    if shared.finalizer_on_create {
+        body.metadata.finalizers = Some(vec![shared.face.claim_finalizer().into()]);
+    }
+    shared.window.sending(&name);
     let plural = shared.face.claim_kind().plural;
     let call = Call {
         verb: "POST",
@@ -224,7 +198,10 @@ async fn create_claim(shared: &Shared, i: usize) -> kube::Result<DynamicObject> 
         ok: "201",
     };
     let params = PostParams::default();
-    retried(&shared.tally, call, || shared.claims.create(&params, &body)).await
+    retried(&shared.window.tally, call, || {
+        shared.claims.create(&params, &body)
+    })
+    .await
 }
 
 /// The raw limit: the writes a provider cannot avoid per claim, with the address taken from a
@@ -242,10 +219,12 @@ async fn serve_raw(shared: &Shared, i: usize) -> anyhow::Result<()> {
         resource: &plural,
         ok: "200",
     };
-    retried(&shared.tally, call, || {
-        shared.claims.patch(&name, &params, &finalizer)
-    })
-    .await?;
+    if !shared.finalizer_on_create {
+        retried(&shared.window.tally, call, || {
+            shared.claims.patch(&name, &params, &finalizer)
+        })
+        .await?;
+    }
 
     let index = i % shared.pools.len();
     let (pool, pool_uid) = &shared.pools[index];
@@ -259,7 +238,7 @@ async fn serve_raw(shared: &Shared, i: usize) -> anyhow::Result<()> {
         ok: "201",
     };
     let post = PostParams::default();
-    retried(&shared.tally, call, || {
+    retried(&shared.window.tally, call, || {
         shared.addresses.create(&post, &address)
     })
     .await?;
@@ -272,7 +251,7 @@ async fn serve_raw(shared: &Shared, i: usize) -> anyhow::Result<()> {
         resource: &status_resource,
         ok: "200",
     };
-    retried(&shared.tally, call, || {
+    retried(&shared.window.tally, call, || {
         shared.claims.patch_status(&name, &params, &status)
     })
     .await?;

@@ -8,6 +8,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use ipam_bench::claim_load::{self, ClaimLoad};
 use ipam_bench::face::Face;
+use ipam_bench::k0rdent::{self, K0rdentLoad};
+use ipam_bench::measure::Limits;
+use ipam_bench::restart::{self, RestartLoad};
 use ipam_bench::{setup, summary};
 
 #[derive(Parser)]
@@ -65,6 +68,45 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         settle: u64,
     },
+    /// ClusterDeployments with an inline IPAM claim, each done when its HelmRelease exists.
+    K0rdent {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 50)]
+        deployments: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[arg(long, default_value_t = 120)]
+        stall: u64,
+        #[arg(long, default_value_t = 3)]
+        settle: u64,
+    },
+    /// Writes many bound claims, then starts the system under test (the command after `--`)
+    /// and times it to its first /readyz 200.
+    Restart {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 100_000)]
+        addresses: usize,
+        /// Writers of the existing state (not measured).
+        #[arg(long, default_value_t = 256)]
+        setup_concurrency: usize,
+        /// The system under test's health port, where /readyz is polled.
+        #[arg(long)]
+        health_port: u16,
+        /// Its output.
+        #[arg(long)]
+        log: PathBuf,
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// Seconds to keep it running after ready, counting its requests, RSS and CPU.
+        #[arg(long, default_value_t = 20)]
+        settle: u64,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// The markdown table of every report in a folder, with ratios and the machine's facts.
     Summary {
         #[arg(long, default_value = "target/bench")]
@@ -102,12 +144,66 @@ async fn main() -> anyhow::Result<()> {
                 pools,
                 claims_per_pool,
                 concurrency,
-                pid: common.pid,
-                timeout: Duration::from_secs(timeout),
-                stall: Duration::from_secs(stall),
-                settle: Duration::from_secs(settle),
+                limits: Limits {
+                    pid: common.pid,
+                    timeout: Duration::from_secs(timeout),
+                    stall: Duration::from_secs(stall),
+                    settle: Duration::from_secs(settle),
+                },
             };
             let report = claim_load::run(&client, &load).await?;
+            write(&common, &report)
+        }
+        Command::K0rdent {
+            common,
+            deployments,
+            concurrency,
+            timeout,
+            stall,
+            settle,
+        } => {
+            let client = setup::client(&common.kubeconfig).await?;
+            let load = K0rdentLoad {
+                scenario: common.scenario.clone(),
+                system: common.system.clone(),
+                namespace: common.namespace.clone(),
+                deployments,
+                concurrency,
+                limits: Limits {
+                    pid: common.pid,
+                    timeout: Duration::from_secs(timeout),
+                    stall: Duration::from_secs(stall),
+                    settle: Duration::from_secs(settle),
+                },
+            };
+            let report = k0rdent::run(&client, &load).await?;
+            write(&common, &report)
+        }
+        Command::Restart {
+            common,
+            addresses,
+            setup_concurrency,
+            health_port,
+            log,
+            timeout,
+            settle,
+            command,
+        } => {
+            let client = setup::client(&common.kubeconfig).await?;
+            let load = RestartLoad {
+                scenario: common.scenario.clone(),
+                system: common.system.clone(),
+                namespace: common.namespace.clone(),
+                addresses,
+                setup_concurrency,
+                kubeconfig: common.kubeconfig.clone(),
+                command,
+                health_port,
+                log,
+                timeout: Duration::from_secs(timeout),
+                settle: Duration::from_secs(settle),
+            };
+            let report = restart::run(&client, &load).await?;
             write(&common, &report)
         }
         Command::Summary { dir, command, out } => {
