@@ -73,19 +73,23 @@ sut_command() { # scenario system dir
   esac
 }
 
+# Stops the system under test (SIGTERM, as Kubernetes would, then SIGKILL) and the control plane.
+cleanup() {
+  if [ -n "${SUT_PID:-}" ]; then
+    kill -TERM "$SUT_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$SUT_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$SUT_PID" 2>/dev/null || true
+  fi
+  [ -z "${CP_DIR:-}" ] || e2e/bin/control-plane.sh stop "$CP_DIR" >/dev/null || true
+}
+
 one() { # scenario system
   local scenario="$1" system="$2"
-  local dir="$OUT/cp-$scenario-$system"
-  local kubectl=("$BIN/kubectl" --kubeconfig "$dir/kubeconfig")
+  # Globals: the EXIT trap runs after this function has returned.
+  CP_DIR="$OUT/cp-$scenario-$system"
   SUT_PID=""
-  cleanup() {
-    if [ -n "$SUT_PID" ]; then
-      kill -TERM "$SUT_PID" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$SUT_PID" 2>/dev/null || break; sleep 0.2; done
-      kill -9 "$SUT_PID" 2>/dev/null || true
-    fi
-    e2e/bin/control-plane.sh stop "$dir" >/dev/null || true
-  }
+  local dir="$CP_DIR"
+  local kubectl=("$BIN/kubectl" --kubeconfig "$dir/kubeconfig")
   trap cleanup EXIT
   # A control plane left running in this folder would not be fresh: stop it first.
   e2e/bin/control-plane.sh stop "$dir" >/dev/null
