@@ -65,7 +65,6 @@ async fn three_hundred_claims_within_the_request_budget_and_no_duplicate() {
         .await
         .expect("the benchmark driver ran");
     let breakdown = serde_json::to_string_pretty(&report.requests).unwrap();
-    eprintln!("short bench: {breakdown}");
 
     assert_eq!(
         report.ready, CLAIMS,

@@ -104,8 +104,9 @@ impl Face {
         )
     }
 
-    /// Bound: Cluster API's claim names its address and says Ready=True; Metal3's names its
-    /// address.
+    /// Bound: Cluster API's claim names its address, and says Ready=True if it says Ready at
+    /// all (the upstream in-cluster provider v1.1.0 writes no condition on v1beta2, only the
+    /// reference); Metal3's names its address.
     pub fn is_bound(self) -> fn(&DynamicObject) -> bool {
         match self {
             Face::Capi => capi_bound,
@@ -191,10 +192,10 @@ fn capi_bound(claim: &DynamicObject) -> bool {
     let named = status["addressRef"]["name"]
         .as_str()
         .is_some_and(|n| !n.is_empty());
-    let ready = status["conditions"].as_array().is_some_and(|conditions| {
+    let ready = status["conditions"].as_array().is_none_or(|conditions| {
         conditions
             .iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            .all(|c| c["type"] != "Ready" || c["status"] == "True")
     });
     named && ready
 }
@@ -230,10 +231,15 @@ mod tests {
     }
 
     #[test]
-    fn a_capi_claim_is_bound_once_ready_and_named() {
+    fn a_capi_claim_is_bound_once_named_and_not_unready() {
+        let bound = Face::Capi.is_bound();
         let mut claim = Face::Capi.claim("c", "p");
-        assert!(!Face::Capi.is_bound()(&claim));
+        assert!(!bound(&claim));
         claim.data["status"] = Face::Capi.bound_status("c")["status"].clone();
-        assert!(Face::Capi.is_bound()(&claim));
+        assert!(bound(&claim));
+        claim.data["status"]["conditions"][0]["status"] = "False".into();
+        assert!(!bound(&claim), "named but not ready");
+        claim.data["status"] = serde_json::json!({"addressRef": {"name": "c"}});
+        assert!(bound(&claim), "named, and no condition at all");
     }
 }
