@@ -6,6 +6,7 @@
 #
 #   BENCH_SCENARIOS="one-pool-1k ten-pools"   the scenarios to run (default: all)
 #   BENCH_SYSTEMS="ours peer"                 the systems to run them on (default: each one's)
+#   BENCH_RESTART_ADDRESSES=3000              a smaller restart, to try the scenario quickly
 #
 # Systems: `ours` (target/release/ipam-operator), `peer` (the upstream in-cluster provider,
 # e2e/bin/build-peer.sh), `raw` (no provider: the driver makes a provider's writes itself).
@@ -36,7 +37,7 @@ driver_args_of() {
     ten-pools) echo "claims --pools 10 --claims-per-pool 100" ;;
     metal3) echo "claims --face metal3 --pools 1 --claims-per-pool 1000" ;;
     k0rdent) echo "k0rdent --deployments 50" ;;
-    restart) echo "restart --addresses 100000" ;;
+    restart) echo "restart --addresses ${BENCH_RESTART_ADDRESSES:-100000}" ;;
   esac
 }
 controllers_of() {

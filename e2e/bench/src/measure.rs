@@ -33,6 +33,7 @@ pub struct Limits {
 pub struct Window {
     before: RequestCounts,
     started: Instant,
+    load_at_start: f64,
     sent: Mutex<HashMap<String, Instant>>,
     /// The driver's own requests inside the window.
     pub tally: Tally,
@@ -43,6 +44,7 @@ impl Window {
         Ok(Window {
             before: apiserver_metrics::scrape(client).await?,
             started: Instant::now(),
+            load_at_start: process_stats::load_average(),
             sent: Mutex::new(HashMap::new()),
             tally: Tally::default(),
         })
@@ -85,6 +87,7 @@ impl Window {
             latency: Latency::of(&latencies),
             requests: Requests::new(&during, &self.tally.counts(), n),
             process: limits.pid.map(process_stats::read).transpose()?,
+            load_average: [self.load_at_start, process_stats::load_average()],
             notes,
             ..Report::default()
         })

@@ -42,6 +42,14 @@ pub fn age_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok(uptime - started / clock_ticks_per_second())
 }
 
+/// The machine's 1-minute load average.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_default()
+}
+
 /// The fields of /proc/PID/stat after the command name (which may hold spaces), so that
 /// index 0 is the state (field 3 in proc(5)), 11 utime, 12 stime, 19 starttime.
 fn stat_fields(pid: u32) -> anyhow::Result<Vec<String>> {

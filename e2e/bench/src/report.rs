@@ -32,6 +32,9 @@ pub struct Report {
     pub addresses: usize,
     pub duplicates: usize,
     pub restart: Option<Restart>,
+    /// The machine's 1-minute load average when the run started and when it ended: anything
+    /// else running (another build) shows here and makes the times pessimistic.
+    pub load_average: [f64; 2],
     pub notes: Vec<String>,
 }
 

@@ -56,6 +56,7 @@ pub async fn run(client: &Client, load: &RestartLoad) -> anyhow::Result<Report> 
     );
 
     let before = apiserver_metrics::scrape(client).await?;
+    let load_at_start = process_stats::load_average();
     let mut child = spawn(load)?;
     let pid = child.id().context("the system under test exited at once")?;
     let ready_seconds = wait_ready(load, pid).await?;
@@ -84,6 +85,7 @@ pub async fn run(client: &Client, load: &RestartLoad) -> anyhow::Result<Report> 
             cpu_seconds_at_ready: at_ready.cpu_seconds,
             settle_seconds: load.settle.as_secs_f64(),
         }),
+        load_average: [load_at_start, process_stats::load_average()],
         ..Report::default()
     })
 }

@@ -14,9 +14,12 @@ pub fn render(dir: &Path, command: &str) -> anyhow::Result<String> {
     let mut out = String::new();
     writeln!(
         out,
-        "| scenario | system | bound | claims/s | p50 s | p99 s | requests/claim | system's/claim | system's requests per claim | not 2xx | peak RSS MiB | CPU s | duplicates |"
+        "| scenario | system | bound | claims/s | p50 s | p99 s | requests/claim | system's/claim | system's requests per claim | not 2xx | peak RSS MiB | CPU s | duplicates | load avg |"
     )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )?;
     for r in &reports {
         let process = r.process.clone().unwrap_or_default();
         let (rss, cpu) = if r.process.is_some() {
@@ -29,7 +32,7 @@ pub fn render(dir: &Path, command: &str) -> anyhow::Result<String> {
         };
         writeln!(
             out,
-            "| {} | {} | {}/{} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {rss} | {cpu} | {} |",
+            "| {} | {} | {}/{} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {rss} | {cpu} | {} | {:.1}→{:.1} |",
             r.scenario,
             r.system,
             r.ready,
@@ -41,7 +44,9 @@ pub fn render(dir: &Path, command: &str) -> anyhow::Result<String> {
             r.requests.operator_per_claim,
             breakdown(&r.requests.operator_by_verb_resource),
             failures(&r.requests.non_2xx),
-            r.duplicates
+            r.duplicates,
+            r.load_average[0],
+            r.load_average[1]
         )?;
     }
     ratios(&mut out, &reports)?;
@@ -176,7 +181,10 @@ fn machine(out: &mut String, command: &str) -> anyhow::Result<()> {
     let date = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC");
     writeln!(
         out,
-        "\nMachine: {cpus} CPUs ({model}), {mem_gib:.1} GiB memory. Command: `{command}`. Date: {date}."
+        "\nMachine: {cpus} CPUs ({model}), {mem_gib:.1} GiB memory. Command: `{command}`. Date: {date}.\n\n\
+         \"system's\" is every request the API server counted less the driver's own, so it also holds \
+         the control plane's background (leases, the garbage collector's watches); \"load avg\" is \
+         the machine's 1-minute load average at the start and end of the run."
     )?;
     Ok(())
 }
