@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make demo` and `make test`; the rest are parts.
-.PHONY: test demo up down crds bench fmt clean-testbin
+.PHONY: test demo up down crds bench bench-e2e fmt clean-testbin
 
 test:            ## every test, against a real local kube-apiserver
 	e2e/bin/test.sh
@@ -19,6 +19,9 @@ crds:            ## regenerate crds/ (and the chart's copy) from the Rust types
 
 bench:           ## criterion benchmarks (see BENCHMARKS.md)
 	cargo bench --workspace --locked
+
+bench-e2e:       ## end-to-end benchmarks: ours, the upstream provider and the raw limit (BENCH_SCENARIOS=...)
+	e2e/bin/bench-e2e.sh
 
 fmt:
 	cargo fmt --all
