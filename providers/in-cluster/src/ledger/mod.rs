@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use futures::StreamExt;
 use ipam_engine::{AllocateError, Attributes, Counts, Pool};
 use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use kube::{Api, Client, ResourceExt};
@@ -38,6 +39,9 @@ pub use book::{Book, Proposal, Record};
 
 /// How many 409s one reservation tolerates before it reloads the pool from the API server.
 const CONFLICTS_BEFORE_RELOAD: usize = 8;
+
+/// How many records of existing address objects a load creates at once.
+const RECORDING_CONCURRENCY: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReserveError {
@@ -440,14 +444,21 @@ impl Ledger {
                 );
             }
         }
-        for (text, claim) in (source.existing)() {
-            let Ok(address) = text.parse::<IpAddr>() else {
-                continue;
-            };
-            if held.contains_key(&address) {
-                continue;
-            }
-            let holder = match self.take(pool, address, &claim).await? {
+        // Address objects without a record (handed out before this operator ran): recorded
+        // now, many at a time, as a provider switched to at 100,000 addresses has as many.
+        let unrecorded: Vec<(IpAddr, ClaimIdentity)> = (source.existing)()
+            .into_iter()
+            .filter_map(|(text, claim)| Some((text.parse::<IpAddr>().ok()?, claim)))
+            .filter(|(address, _)| !held.contains_key(address))
+            .collect();
+        let mut recording = futures::stream::iter(unrecorded)
+            .map(|(address, claim)| async move {
+                let taken = self.take(pool, address, &claim).await;
+                (address, claim, taken)
+            })
+            .buffer_unordered(RECORDING_CONCURRENCY);
+        while let Some((address, claim, taken)) = recording.next().await {
+            let holder = match taken? {
                 Taken::Mine(record) => record,
                 Taken::Other(other) => {
                     tracing::warn!(%pool, %address, claim = %claim.engine_key(), holder = %other.claim.engine_key(),
@@ -455,7 +466,7 @@ impl Ledger {
                     other
                 }
             };
-            held.insert(address, holder);
+            held.entry(address).or_insert(holder);
         }
         let (book, issues) = Book::new(compiled, held, pending);
         for issue in issues {
