@@ -22,6 +22,11 @@ impl Settled {
         self.0.lock().expect("settled lock").get(claim_uid) == Some(&address)
     }
 
+    /// Whether this process saw the claim through, whatever address.
+    pub fn knows(&self, claim_uid: &str) -> bool {
+        self.0.lock().expect("settled lock").contains_key(claim_uid)
+    }
+
     pub fn forget(&self, claim_uid: &str) {
         self.0.lock().expect("settled lock").remove(claim_uid);
     }

@@ -119,6 +119,10 @@ pub async fn reconcile(claim: Arc<IPClaim>, ctx: Arc<Context>) -> Result<Action,
     let claims = Api::<IPClaim>::namespaced(ctx.client.clone(), &ns);
     let claim = if finalizers::has(claim.as_ref(), CLAIM_FINALIZER) {
         claim
+    } else if ctx.settled.knows(&claim.uid().unwrap_or_default()) {
+        // A copy older than this process's own writes (the finalizer, then the address): a
+        // patch based on it would only be refused. The newer copy is on its way.
+        return Ok(Action::await_change());
     } else {
         // Persisted before anything is taken; the patched claim carries on at once.
         match finalizers::add(&claims, claim.as_ref(), CLAIM_FINALIZER).await {
