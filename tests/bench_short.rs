@@ -67,7 +67,8 @@ async fn three_hundred_claims_within_the_request_budget_and_no_duplicate() {
     let breakdown = serde_json::to_string_pretty(&report.requests).unwrap();
 
     assert_eq!(
-        report.ready, CLAIMS,
+        report.ready,
+        CLAIMS,
         "not every claim was bound: {:?}; operator log {}",
         report.notes,
         operator.log.display()
