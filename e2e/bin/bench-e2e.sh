@@ -2,7 +2,8 @@
 # `make bench-e2e`: every scenario against every system that serves it, each pair on a control
 # plane of its own, started fresh and stopped after (even when the run fails), so no run
 # inherits another's objects or watch load. Reports go to target/bench/<scenario>-<system>.json,
-# the table to target/bench/summary.md.
+# the table to target/bench/summary.md. The reports of an earlier run are removed first, so the
+# table holds only this run's.
 #
 #   BENCH_SCENARIOS="one-pool-1k ten-pools"   the scenarios to run (default: all)
 #   BENCH_SYSTEMS="ours peer"                 the systems to run them on (default: each one's)

@@ -34,19 +34,6 @@ impl Series {
 pub struct RequestCounts(pub BTreeMap<Series, f64>);
 
 impl RequestCounts {
-    /// What happened between `before` and `self`. Series that did not move are dropped.
-    pub fn since(&self, before: &RequestCounts) -> RequestCounts {
-        let moved = self
-            .0
-            .iter()
-            .filter_map(|(series, after)| {
-                let delta = after - before.0.get(series).copied().unwrap_or(0.0);
-                (delta > 0.0).then(|| (series.clone(), delta))
-            })
-            .collect();
-        RequestCounts(moved)
-    }
-
     pub fn total(&self) -> f64 {
         self.0.values().sum()
     }
@@ -90,7 +77,8 @@ impl RequestCounts {
         *self.0.entry(series).or_insert(0.0) += n;
     }
 
-    /// `self` less `other`, series by series, never below zero.
+    /// `self` less `other`, series by series, dropping what did not grow: what happened
+    /// between a scrape `other` and a later scrape `self`, or a total less one client's part.
     pub fn minus(&self, other: &RequestCounts) -> RequestCounts {
         let left = self
             .0
@@ -186,7 +174,7 @@ apiserver_request_total{code="200",component="",dry_run="",group="",resource="",
         let before = parse(SAMPLE);
         let mut after = before.clone();
         after.add("POST", "ipaddressclaims", "201", 5.0);
-        let delta = after.since(&before);
+        let delta = after.minus(&before);
         assert_eq!(delta.total(), 5.0);
         assert_eq!(delta.minus(&delta).total(), 0.0);
     }

@@ -41,6 +41,31 @@ struct Common {
     namespace: String,
 }
 
+/// How long a load waits for its objects to be done.
+#[derive(clap::Args)]
+struct Waiting {
+    /// Seconds to wait for every object in all.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+    /// Seconds without any object done after which the run is given up.
+    #[arg(long, default_value_t = 180)]
+    stall: u64,
+    /// Seconds between the last object done and the final count of requests.
+    #[arg(long, default_value_t = 3)]
+    settle: u64,
+}
+
+impl Waiting {
+    fn limits(&self, pid: Option<u32>) -> Limits {
+        Limits {
+            pid,
+            timeout: Duration::from_secs(self.timeout),
+            stall: Duration::from_secs(self.stall),
+            settle: Duration::from_secs(self.settle),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Claims over pools, served by the system under test or (--raw) by the driver itself.
@@ -58,15 +83,8 @@ enum Command {
         claims_per_pool: usize,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
-        /// Seconds to wait for every claim in all.
-        #[arg(long, default_value_t = 3600)]
-        timeout: u64,
-        /// Seconds without any claim bound after which the run is given up.
-        #[arg(long, default_value_t = 180)]
-        stall: u64,
-        /// Seconds between the last claim bound and the final count of requests.
-        #[arg(long, default_value_t = 3)]
-        settle: u64,
+        #[command(flatten)]
+        waiting: Waiting,
     },
     /// ClusterDeployments with an inline IPAM claim, each done when its HelmRelease exists.
     K0rdent {
@@ -76,12 +94,8 @@ enum Command {
         deployments: usize,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
-        #[arg(long, default_value_t = 120)]
-        stall: u64,
-        #[arg(long, default_value_t = 3)]
-        settle: u64,
+        #[command(flatten)]
+        waiting: Waiting,
     },
     /// Writes many bound claims, then starts the system under test (the command after `--`)
     /// and times it to its first /readyz 200.
@@ -130,9 +144,7 @@ async fn main() -> anyhow::Result<()> {
             pools,
             claims_per_pool,
             concurrency,
-            timeout,
-            stall,
-            settle,
+            waiting,
         } => {
             let client = setup::client(&common.kubeconfig).await?;
             let load = ClaimLoad {
@@ -144,12 +156,7 @@ async fn main() -> anyhow::Result<()> {
                 pools,
                 claims_per_pool,
                 concurrency,
-                limits: Limits {
-                    pid: common.pid,
-                    timeout: Duration::from_secs(timeout),
-                    stall: Duration::from_secs(stall),
-                    settle: Duration::from_secs(settle),
-                },
+                limits: waiting.limits(common.pid),
             };
             let report = claim_load::run(&client, &load).await?;
             write(&common, &report)
@@ -158,9 +165,7 @@ async fn main() -> anyhow::Result<()> {
             common,
             deployments,
             concurrency,
-            timeout,
-            stall,
-            settle,
+            waiting,
         } => {
             let client = setup::client(&common.kubeconfig).await?;
             let load = K0rdentLoad {
@@ -169,12 +174,7 @@ async fn main() -> anyhow::Result<()> {
                 namespace: common.namespace.clone(),
                 deployments,
                 concurrency,
-                limits: Limits {
-                    pid: common.pid,
-                    timeout: Duration::from_secs(timeout),
-                    stall: Duration::from_secs(stall),
-                    settle: Duration::from_secs(settle),
-                },
+                limits: waiting.limits(common.pid),
             };
             let report = k0rdent::run(&client, &load).await?;
             write(&common, &report)

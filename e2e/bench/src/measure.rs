@@ -70,7 +70,7 @@ impl Window {
     ) -> anyhow::Result<Report> {
         let ready = wait(watch, n, limits, &mut notes).await;
         tokio::time::sleep(limits.settle).await;
-        let during = apiserver_metrics::scrape(client).await?.since(&self.before);
+        let during = apiserver_metrics::scrape(client).await?.minus(&self.before);
         let sent = self.sent.lock().unwrap().clone();
         let done = watch.times();
         let latencies: Vec<Duration> = done

@@ -63,7 +63,7 @@ pub async fn run(client: &Client, load: &RestartLoad) -> anyhow::Result<Report> 
     let at_ready = process_stats::read(pid)?;
     tokio::time::sleep(load.settle).await;
     let process = process_stats::read(pid)?;
-    let during = apiserver_metrics::scrape(client).await?.since(&before);
+    let during = apiserver_metrics::scrape(client).await?.minus(&before);
     stop(&mut child, pid).await;
 
     let addresses = kinds::api(client, &load.namespace, &face.address_kind());

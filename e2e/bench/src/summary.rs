@@ -20,7 +20,8 @@ pub fn render(dir: &Path, command: &str) -> anyhow::Result<String> {
         out,
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )?;
-    for r in &reports {
+    // Restarts have a table of their own: they bind nothing.
+    for r in reports.iter().filter(|r| r.restart.is_none()) {
         let process = r.process.clone().unwrap_or_default();
         let (rss, cpu) = if r.process.is_some() {
             (
