@@ -77,6 +77,11 @@ impl Metrics {
         self.domain.allocation(backend, took);
     }
 
+    /// Records that `backend` handed an address out, where the time it took is not measured.
+    pub fn allocated(&self, backend: &str) {
+        self.domain.allocated(backend);
+    }
+
     /// Records that `backend` gave an address back.
     pub fn release(&self, backend: &str) {
         self.domain.release(backend);

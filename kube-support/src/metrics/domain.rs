@@ -194,11 +194,19 @@ impl DomainMetrics {
         m
     }
 
+    pub fn allocated(&self, backend: &str) {
+        self.allocations
+            .get_or_create(&BackendLabels {
+                backend: backend.to_string(),
+            })
+            .inc();
+    }
+
     pub fn allocation(&self, backend: &str, took: Duration) {
+        self.allocated(backend);
         let labels = BackendLabels {
             backend: backend.to_string(),
         };
-        self.allocations.get_or_create(&labels).inc();
         self.allocation_duration
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
