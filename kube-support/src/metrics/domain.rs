@@ -58,6 +58,13 @@ pub struct ObjectLabels {
     pub name: String,
 }
 
+/// A cluster-scoped object (an InfobloxInstance): no namespace label, which Prometheus
+/// would fill with the operator's own.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabels {
+    pub name: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WapiLabels {
     /// The WAPI object type or function, e.g. `ipv4address` or `network:next_available_ip`.
@@ -88,7 +95,7 @@ pub struct DomainMetrics {
     claims_waiting: Family<WaitingLabels, Gauge>,
     claim_ready_duration: Family<BackendLabels, Histogram>,
     cluster_ipam_bound: Family<ObjectLabels, Gauge>,
-    infoblox_reachable: Family<ObjectLabels, Gauge>,
+    infoblox_reachable: Family<NameLabels, Gauge>,
     wapi_requests: Family<WapiLabels, Counter>,
     wapi_duration: Family<OutcomeLabels, Histogram>,
     /// By claim uid.
@@ -328,9 +335,7 @@ impl DomainMetrics {
 
     pub fn infoblox_reachable(&self, instance: &str, reachable: bool) {
         self.infoblox_reachable
-            .get_or_create(&ObjectLabels {
-                // InfobloxInstances are cluster-scoped.
-                namespace: String::new(),
+            .get_or_create(&NameLabels {
                 name: instance.to_string(),
             })
             .set(i64::from(reachable));
@@ -366,7 +371,9 @@ impl DomainMetrics {
                 self.cluster_ipam_bound.remove(&object);
             }
             "InfobloxInstance" => {
-                self.infoblox_reachable.remove(&object);
+                self.infoblox_reachable.remove(&NameLabels {
+                    name: name.to_string(),
+                });
             }
             _ => {}
         }
