@@ -5,6 +5,7 @@
 //! name the chart's alerts and dashboard use must be one this scrape has.
 
 mod chart;
+mod k0rdent;
 mod process;
 
 use std::collections::BTreeSet;
@@ -247,14 +248,12 @@ async fn metrics_from_the_first_scrape_and_after_real_flows() {
         |v| v == 3.0,
     )
     .await;
-    let text = if value(&text, "ipam_releases_total{backend=\"in-cluster\"}") == Some(1.0) {
-        text
-    } else {
+    if value(&text, "ipam_releases_total{backend=\"in-cluster\"}") != Some(1.0) {
         until(port, "ipam_releases_total{backend=\"in-cluster\"}", |v| {
             v == 1.0
         })
-        .await
-    };
+        .await;
+    }
     let text = eventually(30, "no claim waits on small", || async {
         let text = scrape(port).await?;
         value(&text, &exhausted).is_none().then_some(text)
@@ -289,19 +288,18 @@ async fn metrics_from_the_first_scrape_and_after_real_flows() {
             2.0,
         );
     }
-    let text = until(
+    until(
         port,
         "ipam_workqueue_depth{controller=\"ipam-operator-claims\"}",
         |v| v == 0.0,
     )
     .await;
-    assert_eq!(
-        value(
-            &text,
-            "ipam_active_workers{controller=\"ipam-operator-claims\"}"
-        ),
-        Some(0.0)
-    );
+    let text = until(
+        port,
+        "ipam_active_workers{controller=\"ipam-operator-claims\"}",
+        |v| v == 0.0,
+    )
+    .await;
 
     // The API requests behind it, by verb, resource and code.
     for (series, min) in [
@@ -349,6 +347,40 @@ async fn metrics_from_the_first_scrape_and_after_real_flows() {
         3.0,
     );
 
+    // The k0rdent and Infoblox faces of the same process: a ClusterIPAM, an InfobloxInstance.
+    let _sim = k0rdent::infoblox_instance(&ns).await;
+    k0rdent::switchable_claim(&ns, "net").await;
+    let text = until(
+        port,
+        &format!("ipam_infoblox_instance_reachable{{name=\"{n}\"}}"),
+        |v| v == 1.0,
+    )
+    .await;
+    assert_at_least(
+        &text,
+        "ipam_wapi_requests_total{operation=\"GET networkview\",outcome=\"success\"}",
+        1.0,
+    );
+    let text = eventually(30, "ipam_cluster_ipam_bound of net", || async {
+        let text = scrape(port).await?;
+        value(
+            &text,
+            &format!("ipam_cluster_ipam_bound{{namespace=\"{n}\",name=\"net\"}}"),
+        )
+        .map(|_| text)
+    })
+    .await;
+    assert_eq!(
+        value(
+            &text,
+            &format!(
+                "ipam_watch_errors_total{{resource=\"ipaddressclaims.ipam.cluster.x-k8s.io\"}}"
+            )
+        ),
+        Some(0.0),
+        "no watch failed"
+    );
+
     // Every name the alerts and the dashboard query is a family of this scrape.
     let families = families(&text);
     let used = used_names();
@@ -362,6 +394,9 @@ async fn metrics_from_the_first_scrape_and_after_real_flows() {
     }
 
     let _ = Api::<ValidatingWebhookConfiguration>::all(ns.client.clone())
+        .delete(&ns.name, &DeleteParams::default())
+        .await;
+    let _ = Api::<ipam_infoblox::api::InfobloxInstance>::all(ns.client.clone())
         .delete(&ns.name, &DeleteParams::default())
         .await;
     drop(operator);

@@ -40,13 +40,23 @@ const RESULTS: [&str; 3] = ["success", "error", "requeue_after"];
 /// An object in a controller's line: controller, kind, namespace, name.
 type Waiting = (&'static str, String, String, String);
 
+/// One object's place in one controller's line.
+#[derive(Default)]
+struct Slot {
+    /// Since when it waits for a reconcile; `None` while it does not.
+    since: Option<Instant>,
+    /// The resourceVersion that last put it in line. Two controllers of one kind each watch
+    /// it, so every change arrives twice; the second copy must not put it back in line
+    /// after the reconcile it caused.
+    version: Option<String>,
+}
+
 #[derive(Default)]
 struct Queue {
     /// Which controllers an event of a kind puts in line (two backends both reconcile
     /// IPAddressClaims).
     controllers: HashMap<String, Vec<&'static str>>,
-    /// Since when each object has waited for its reconcile.
-    waiting: HashMap<Waiting, Instant>,
+    slots: HashMap<Waiting, Slot>,
 }
 
 pub struct ControllerMetrics {
@@ -137,9 +147,10 @@ impl ControllerMetrics {
         }
     }
 
-    /// A watch event of `kind` about `namespace/name`: each controller of that kind will
-    /// reconcile it. An object already in line keeps its place (the queue holds it once).
-    pub fn enqueued(&self, kind: &str, namespace: &str, name: &str) {
+    /// A watch event of `kind` about `namespace/name` at `version`: each controller of that
+    /// kind will reconcile it. An object already in line keeps its place (the queue holds it
+    /// once), and a version already seen puts nothing in line again.
+    pub fn enqueued(&self, kind: &str, namespace: &str, name: &str, version: Option<&str>) {
         let mut queue = self.queue.lock().expect("queue lock");
         let Some(controllers) = queue.controllers.get(kind).cloned() else {
             return;
@@ -151,8 +162,13 @@ impl ControllerMetrics {
                 namespace.to_string(),
                 name.to_string(),
             );
-            if let std::collections::hash_map::Entry::Vacant(e) = queue.waiting.entry(key) {
-                e.insert(Instant::now());
+            let slot = queue.slots.entry(key).or_default();
+            if version.is_some() && slot.version.as_deref() == version {
+                continue;
+            }
+            slot.version = version.map(str::to_string);
+            if slot.since.is_none() {
+                slot.since = Some(Instant::now());
                 self.adds.get_or_create(&labels(controller)).inc();
                 self.depth.get_or_create(&labels(controller)).inc();
             }
@@ -170,7 +186,11 @@ impl ControllerMetrics {
                 namespace.to_string(),
                 name.to_string(),
             );
-            if queue.waiting.remove(&key).is_some() {
+            if queue
+                .slots
+                .remove(&key)
+                .is_some_and(|slot| slot.since.is_some())
+            {
                 self.depth.get_or_create(&labels(controller)).dec();
             }
         }
@@ -184,7 +204,13 @@ impl ControllerMetrics {
             namespace.to_string(),
             name.to_string(),
         );
-        let since = self.queue.lock().expect("queue lock").waiting.remove(&key);
+        let since = self
+            .queue
+            .lock()
+            .expect("queue lock")
+            .slots
+            .get_mut(&key)
+            .and_then(|slot| slot.since.take());
         if let Some(since) = since {
             let l = labels(controller);
             self.depth.get_or_create(&l).dec();
@@ -252,6 +278,7 @@ pub fn watched<K: Resource<DynamicType = ()>>(event: &kube::runtime::watcher::Ev
             &kind,
             &object.namespace().unwrap_or_default(),
             &object.name_any(),
+            object.meta().resource_version.as_deref(),
         ),
         Event::Delete(object) => super::get().forget(
             &kind,
@@ -324,9 +351,9 @@ mod tests {
             })
         };
         let m = &super::super::get().controller;
-        m.enqueued("ConfigMap", "ns", "ok");
-        m.enqueued("ConfigMap", "ns", "ok");
-        m.enqueued("ConfigMap", "ns", "fails");
+        m.enqueued("ConfigMap", "ns", "ok", Some("1"));
+        m.enqueued("ConfigMap", "ns", "ok", Some("2"));
+        m.enqueued("ConfigMap", "ns", "fails", Some("1"));
         let text = scrape();
         assert!(text.contains(&format!("ipam_workqueue_depth{{controller=\"{C}\"}} 2")));
         assert!(text.contains(&format!(
@@ -337,9 +364,12 @@ mod tests {
         // Picked up when the reconcile is handed out, before it is polled.
         assert!(scrape().contains(&format!("ipam_workqueue_depth{{controller=\"{C}\"}} 1")));
         running.await.unwrap();
+        // The same change seen by a second watch of the kind puts nothing back in line.
+        m.enqueued("ConfigMap", "ns", "ok", Some("2"));
+        assert!(scrape().contains(&format!("ipam_workqueue_depth{{controller=\"{C}\"}} 1")));
         run(object("fails"), Arc::new(())).await.unwrap_err();
         run(object("waits"), Arc::new(())).await.unwrap();
-        m.enqueued("ConfigMap", "ns", "deleted");
+        m.enqueued("ConfigMap", "ns", "deleted", None);
         super::super::get().forget("ConfigMap", "ns", "deleted", None);
         let text = scrape();
         for needle in [

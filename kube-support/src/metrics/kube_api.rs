@@ -192,12 +192,12 @@ where
         let metrics = &super::get().kube_api;
         let watch = target.verb == "watch";
         if watch {
-            metrics
-                .watch_starts
-                .get_or_create(&ResourceLabels {
-                    resource: target.resource.clone(),
-                })
-                .inc();
+            let resource = ResourceLabels {
+                resource: target.resource.clone(),
+            };
+            metrics.watch_starts.get_or_create(&resource).inc();
+            // At 0 from the first watch on, so that a rate of errors is defined before one.
+            let _ = metrics.watch_errors.get_or_create(&resource);
         }
         let started = Instant::now();
         let response = self.inner.call(request);
