@@ -373,9 +373,7 @@ async fn metrics_from_the_first_scrape_and_after_real_flows() {
     assert_eq!(
         value(
             &text,
-            &format!(
-                "ipam_watch_errors_total{{resource=\"ipaddressclaims.ipam.cluster.x-k8s.io\"}}"
-            )
+            "ipam_watch_errors_total{resource=\"ipaddressclaims.ipam.cluster.x-k8s.io\"}"
         ),
         Some(0.0),
         "no watch failed"
