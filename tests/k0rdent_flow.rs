@@ -199,20 +199,17 @@ async fn an_inline_claim_binds_and_only_then_is_the_deployment_provisioned() {
         gone.then_some(())
     })
     .await;
-    assert_eq!(
-        metric(&bound),
-        None,
-        "a deleted ClusterIPAM leaves /metrics"
-    );
+    // Once the controller's watch has seen the deletion.
+    eventually(30, "a deleted ClusterIPAM leaves /metrics", || async {
+        metric(&bound).is_none().then_some(())
+    })
+    .await;
     ns.delete().await;
 }
 
 /// The value of `series` in this process's metrics (the controllers run in-process here).
 fn metric(series: &str) -> Option<f64> {
-    ipam_kube_support::metrics::get()
-        .encode()
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    ipam_test_support::sample(&ipam_kube_support::metrics::get().encode(), series)
 }
 
 #[tokio::test(flavor = "multi_thread")]

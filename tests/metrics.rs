@@ -1,8 +1,9 @@
 //! `/metrics` of a real operator process: useful from the first scrape (process, build,
 //! leader, webhook certificate), and after real flows — allocations, a pool exhausted with a
 //! claim waiting, a claim on a missing pool, a release that lets the waiting claim through,
-//! admission requests through the API server — with each family's values. Then every metric
-//! name the chart's alerts and dashboard use must be one this scrape has.
+//! admission requests through the API server, the same on a Metal3 IPPool, a ClusterIPAM and
+//! an InfobloxInstance — with each family's values. Then every metric name the chart's
+//! alerts and dashboard use must be one this scrape has.
 
 mod chart;
 mod k0rdent;
@@ -12,7 +13,7 @@ use std::collections::BTreeSet;
 
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_in_cluster::api::capi::IPAddressClaim;
-use ipam_test_support::{TestNamespace, capi_crds, create, install_crds};
+use ipam_test_support::{TestNamespace, capi_crds, create, install_crds, sample as value};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::Api;
@@ -22,13 +23,6 @@ use serde_json::json;
 
 const RULES: &str = include_str!("../charts/ipam-operator/files/prometheus-rules.yaml");
 const DASHBOARD: &str = include_str!("../charts/ipam-operator/files/grafana-dashboard.json");
-
-/// The value of the sample `series` (name and labels exactly as exposed), if present.
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map(|v| v.parse().unwrap())
-}
 
 async fn scrape(port: u16) -> Option<String> {
     http_get(port, "/metrics")
@@ -345,6 +339,75 @@ async fn metrics_from_the_first_scrape_and_after_real_flows() {
         &text,
         "ipam_webhook_request_duration_seconds_count{kind=\"InClusterIPPool\",operation=\"CREATE\"}",
         3.0,
+    );
+
+    // The Metal3 face: an IPPool of one address, a claim that gets it, one that waits.
+    let ippools = Api::<ipam_in_cluster::metal3::api::IPPool>::namespaced(ns.client.clone(), n);
+    let ipclaims = Api::<ipam_in_cluster::metal3::api::IPClaim>::namespaced(ns.client.clone(), n);
+    create(
+        &ippools,
+        json!({"apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool",
+        "metadata": {"name": "m3"},
+        "spec": {"namePrefix": "m3", "prefix": 24, "pools": [{"start": "10.62.0.10", "end": "10.62.0.10"}]}}),
+    )
+    .await;
+    let ipclaim = |name: &str| {
+        json!({"apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPClaim",
+               "metadata": {"name": name}, "spec": {"pool": {"name": "m3"}}})
+    };
+    create(&ipclaims, ipclaim("m1")).await;
+    until(port, "ipam_allocations_total{backend=\"metal3\"}", |v| {
+        v == 1.0
+    })
+    .await;
+    create(&ipclaims, ipclaim("m2")).await;
+    let m3_waiting = format!(
+        "ipam_claims_waiting{{kind=\"IPPool\",namespace=\"{n}\",pool=\"m3\",reason=\"PoolExhausted\"}}"
+    );
+    let text = until(port, &m3_waiting, |v| v == 1.0).await;
+    assert_eq!(
+        value(
+            &text,
+            &format!(
+                "ipam_pool_utilisation_ratio{{kind=\"IPPool\",namespace=\"{n}\",pool=\"m3\"}}"
+            )
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "ipam_claim_ready_duration_seconds_count{backend=\"metal3\"}"
+        ),
+        Some(1.0)
+    );
+    ipclaims
+        .delete("m1", &DeleteParams::default())
+        .await
+        .unwrap();
+    until(port, "ipam_releases_total{backend=\"metal3\"}", |v| {
+        v == 1.0
+    })
+    .await;
+    let text = until(port, "ipam_allocations_total{backend=\"metal3\"}", |v| {
+        v == 2.0
+    })
+    .await;
+    let text = if value(&text, &m3_waiting).is_none() {
+        text
+    } else {
+        eventually(30, "no IPClaim waits on m3", || async {
+            let text = scrape(port).await?;
+            value(&text, &m3_waiting).is_none().then_some(text)
+        })
+        .await
+    };
+    assert_eq!(
+        value(
+            &text,
+            "ipam_claim_ready_duration_seconds_count{backend=\"metal3\"}"
+        ),
+        Some(2.0)
     );
 
     // The k0rdent and Infoblox faces of the same process: a ClusterIPAM, an InfobloxInstance.

@@ -70,6 +70,15 @@ pub struct ControllerMetrics {
     queue: Mutex<Queue>,
 }
 
+fn waiting(controller: &'static str, kind: &str, namespace: &str, name: &str) -> Waiting {
+    (
+        controller,
+        kind.to_string(),
+        namespace.to_string(),
+        name.to_string(),
+    )
+}
+
 fn labels(controller: &str) -> ControllerLabels {
     ControllerLabels {
         controller: controller.to_string(),
@@ -156,12 +165,7 @@ impl ControllerMetrics {
             return;
         };
         for controller in controllers {
-            let key = (
-                controller,
-                kind.to_string(),
-                namespace.to_string(),
-                name.to_string(),
-            );
+            let key = waiting(controller, kind, namespace, name);
             let slot = queue.slots.entry(key).or_default();
             if version.is_some() && slot.version.as_deref() == version {
                 continue;
@@ -180,12 +184,7 @@ impl ControllerMetrics {
         let mut queue = self.queue.lock().expect("queue lock");
         let controllers = queue.controllers.get(kind).cloned().unwrap_or_default();
         for controller in controllers {
-            let key = (
-                controller,
-                kind.to_string(),
-                namespace.to_string(),
-                name.to_string(),
-            );
+            let key = waiting(controller, kind, namespace, name);
             if queue
                 .slots
                 .remove(&key)
@@ -198,12 +197,7 @@ impl ControllerMetrics {
 
     /// Takes the object out of line, observing how long it waited.
     fn picked_up(&self, controller: &'static str, kind: &str, namespace: &str, name: &str) {
-        let key = (
-            controller,
-            kind.to_string(),
-            namespace.to_string(),
-            name.to_string(),
-        );
+        let key = waiting(controller, kind, namespace, name);
         let since = self
             .queue
             .lock()

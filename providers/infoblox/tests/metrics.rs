@@ -10,10 +10,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 fn metric(series: &str) -> Option<f64> {
-    ipam_kube_support::metrics::get()
-        .encode()
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    ipam_test_support::sample(&ipam_kube_support::metrics::get().encode(), series)
 }
 
 async fn until(series: &str, expected: f64) {
