@@ -221,6 +221,7 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
     ipam_kube_support::metrics::get().domain.cluster_ipam_bound(
         &ipam.namespace().unwrap_or_default(),
         &ipam.name_any(),
+        ipam.metadata.uid.as_deref(),
         bound,
     );
     // A lingering pool is released by its addresses going, which no watch here announces

@@ -100,6 +100,31 @@ pub struct DomainMetrics {
     wapi_duration: Family<OutcomeLabels, Histogram>,
     /// By claim uid.
     claims: Mutex<HashMap<String, ClaimState>>,
+    /// Uids of objects seen deleted: a reconcile still in flight when the deletion arrived
+    /// must not record them again.
+    gone: Mutex<Gone>,
+}
+
+/// The last [`Gone::KEEP`] deleted uids.
+#[derive(Default)]
+struct Gone {
+    uids: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Gone {
+    const KEEP: usize = 4096;
+
+    fn add(&mut self, uid: &str) {
+        if self.uids.insert(uid.to_string()) {
+            self.order.push_back(uid.to_string());
+            if self.order.len() > Self::KEEP
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.uids.remove(&oldest);
+            }
+        }
+    }
 }
 
 /// 0.1 s … ~55 min: from a claim's creation to its address, which includes waiting for a
@@ -142,6 +167,7 @@ impl DomainMetrics {
             wapi_requests: Family::default(),
             wapi_duration: Family::new_with_constructor(super::latency as fn() -> _),
             claims: Mutex::default(),
+            gone: Mutex::default(),
         };
         registry.register(
             "pool_addresses",
@@ -281,6 +307,9 @@ impl DomainMetrics {
         let Some(uid) = claim.uid.clone() else {
             return;
         };
+        if self.deleted(Some(&uid)) {
+            return;
+        }
         let claim_namespace = claim.namespace.as_deref().unwrap_or_default();
         let waiting = (!decision.status).then(|| WaitingLabels {
             kind: pool_kind.to_string(),
@@ -324,7 +353,15 @@ impl DomainMetrics {
         }
     }
 
-    pub fn cluster_ipam_bound(&self, namespace: &str, name: &str, bound: bool) {
+    /// Whether the object of `uid` was seen deleted.
+    fn deleted(&self, uid: Option<&str>) -> bool {
+        uid.is_some_and(|uid| self.gone.lock().expect("gone lock").uids.contains(uid))
+    }
+
+    pub fn cluster_ipam_bound(&self, namespace: &str, name: &str, uid: Option<&str>, bound: bool) {
+        if self.deleted(uid) {
+            return;
+        }
         self.cluster_ipam_bound
             .get_or_create(&ObjectLabels {
                 namespace: namespace.to_string(),
@@ -333,7 +370,10 @@ impl DomainMetrics {
             .set(i64::from(bound));
     }
 
-    pub fn infoblox_reachable(&self, instance: &str, reachable: bool) {
+    pub fn infoblox_reachable(&self, instance: &str, uid: Option<&str>, reachable: bool) {
+        if self.deleted(uid) {
+            return;
+        }
         self.infoblox_reachable
             .get_or_create(&NameLabels {
                 name: instance.to_string(),
@@ -356,6 +396,9 @@ impl DomainMetrics {
     }
 
     pub(super) fn forget(&self, kind: &str, namespace: &str, name: &str, uid: Option<&str>) {
+        if let Some(uid) = uid {
+            self.gone.lock().expect("gone lock").add(uid);
+        }
         if let Some(uid) = uid
             && let Some(state) = self.claims.lock().expect("claims lock").remove(uid)
             && let Some(waiting) = state.waiting
@@ -442,6 +485,9 @@ mod tests {
             None,
             "a deleted claim waits no more"
         );
+        // A reconcile that was in flight when the deletion arrived records nothing.
+        m.claim(&b, "InfobloxIPPool", "p", &ready(false), &exhausted);
+        assert_eq!(waiting("PoolExhausted"), None, "a deleted claim stays gone");
         let text = super::super::get().encode();
         let count = "ipam_claim_ready_duration_seconds_count{backend=\"infoblox\"} 1";
         assert!(text.contains(count), "{count} missing from\n{text}");

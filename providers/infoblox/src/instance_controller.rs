@@ -128,9 +128,11 @@ async fn reconcile(instance: Arc<InfobloxInstance>, ctx: Arc<Context>) -> Result
         };
     let ready = decisions.iter().any(|d| d.type_ == READY && d.status);
     let reachable = decisions.iter().any(|d| d.type_ == REACHABLE && d.status);
-    ipam_kube_support::metrics::get()
-        .domain
-        .infoblox_reachable(&instance.name_any(), reachable);
+    ipam_kube_support::metrics::get().domain.infoblox_reachable(
+        &instance.name_any(),
+        instance.metadata.uid.as_deref(),
+        reachable,
+    );
     let current = instance
         .status
         .as_ref()
