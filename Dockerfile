@@ -8,6 +8,9 @@ FROM rust:1.95-alpine AS build
 RUN apk add --no-cache musl-dev
 WORKDIR /src
 COPY . .
+# .git is not copied: pass the commit for ipam_build_info,
+#   docker build --build-arg IPAM_COMMIT=$(git rev-parse --short=12 HEAD) .
+ARG IPAM_COMMIT=unknown
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin ipam-operator \

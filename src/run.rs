@@ -73,7 +73,12 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     if enabled(Controllers::Metal3) && !enabled(Controllers::InCluster) {
         return Err(RunError::Metal3WithoutInCluster);
     }
-    let client = Client::try_default().await.map_err(RunError::Connect)?;
+    let metrics = ipam_kube_support::metrics::get();
+    metrics
+        .serving
+        .build(env!("CARGO_PKG_VERSION"), env!("IPAM_COMMIT"));
+    metrics.serving.leading(false);
+    let client = client().await?;
     let version = client
         .apiserver_version()
         .await
@@ -161,6 +166,17 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The client every controller shares, with the layer that counts its API requests.
+async fn client() -> Result<Client, RunError> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| RunError::Connect(kube::Error::InferConfig(e)))?;
+    Ok(kube::client::ClientBuilder::try_from(config)
+        .map_err(RunError::Connect)?
+        .with_layer(&ipam_kube_support::metrics::KubeApiLayer)
+        .build())
 }
 
 /// A missing CRD would otherwise show up later as watch errors that never name it.

@@ -75,6 +75,15 @@ pub async fn start(
         );
     }
     let config = tls::server_config(&serving).map_err(certificate)?;
+    match webhook::expiry::not_after(&serving.cert) {
+        Some(at) => ipam_kube_support::metrics::get()
+            .serving
+            .certificate_expires(if generated { "generated" } else { "mounted" }, at),
+        None => tracing::warn!(
+            dir = %dir.display(),
+            "cannot read the webhook certificate's expiry; ipam_webhook_certificate_expiry_timestamp_seconds is left out"
+        ),
+    }
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.webhook_port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await

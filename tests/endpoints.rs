@@ -67,8 +67,8 @@ async fn health_readiness_and_metrics_answer_and_logs_are_json() {
     })
     .await;
     for needle in [
-        "ipam_reconciles_total{controller=\"ipam-operator-claims\"}",
-        "ipam_reconciles_total{controller=\"ipam-operator-pools\"}",
+        "ipam_reconciles_total{controller=\"ipam-operator-claims\",result=\"success\"}",
+        "ipam_reconciles_total{controller=\"ipam-operator-pools\",result=\"success\"}",
         "ipam_reconcile_duration_seconds_bucket{le=",
         "ipam_allocation_duration_seconds_count{backend=\"in-cluster\"} 1",
         "# EOF",

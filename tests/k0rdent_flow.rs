@@ -104,6 +104,14 @@ async fn an_inline_claim_binds_and_only_then_is_the_deployment_provisioned() {
         helm_release(&ns, "demo").await.is_none(),
         "no HelmRelease before the claim is bound"
     );
+    let bound = format!(
+        "ipam_cluster_ipam_bound{{namespace=\"{}\",name=\"demo-ipam\"}}",
+        ns.name
+    );
+    eventually(30, &format!("{bound} 0"), || async {
+        metric(&bound).filter(|v| *v == 0.0)
+    })
+    .await;
     let written = ns.api::<ClusterDeployment>().get("demo").await.unwrap();
     assert_eq!(
         written.spec.ipam_claim.unwrap().reference.as_deref(),
@@ -167,6 +175,7 @@ async fn an_inline_claim_binds_and_only_then_is_the_deployment_provisioned() {
     assert_eq!(pool.spec.pool.addresses, ["10.50.0.0/28"]);
     assert_eq!(pool.spec.pool.prefix, 28, "prefix taken from the CIDR");
     assert!(claims.get("demo-ipam").await.unwrap().status.unwrap().bound);
+    assert_eq!(metric(&bound), Some(1.0), "ClusterIPAM bound in /metrics");
 
     // Deleting the deployment takes the inline claim, its ClusterIPAM and its pool along.
     ns.api::<ClusterDeployment>()
@@ -190,7 +199,17 @@ async fn an_inline_claim_binds_and_only_then_is_the_deployment_provisioned() {
         gone.then_some(())
     })
     .await;
+    // Once the controller's watch has seen the deletion.
+    eventually(30, "a deleted ClusterIPAM leaves /metrics", || async {
+        metric(&bound).is_none().then_some(())
+    })
+    .await;
     ns.delete().await;
+}
+
+/// The value of `series` in this process's metrics (the controllers run in-process here).
+fn metric(series: &str) -> Option<f64> {
+    ipam_test_support::sample(&ipam_kube_support::metrics::get().encode(), series)
 }
 
 #[tokio::test(flavor = "multi_thread")]

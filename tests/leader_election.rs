@@ -91,6 +91,13 @@ async fn logged(operator: &Operator, word: &str, n: usize) {
     .await;
 }
 
+/// `ipam_leader_status` of `operator`'s /metrics.
+async fn leader_status(operator: &Operator) -> Option<f64> {
+    let (_, body) = http_get(operator.metrics_port, "/metrics").await?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("ipam_leader_status ")?.parse().ok())
+}
+
 /// The instance name (before `_`) of the Lease's holder, when held.
 async fn holder(ns: &TestNamespace) -> Option<String> {
     let lease = Api::<Lease>::namespaced(ns.client.clone(), &ns.name)
@@ -121,6 +128,9 @@ async fn a_stopped_leader_is_replaced_and_writes_nothing_once_it_resumes() {
     allocated(&ns, "first").await;
     logged(&stale, "allocated", 1).await;
     assert_eq!(successor.count("allocated"), 0, "the standby did nothing");
+    // /metrics says which replica leads.
+    assert_eq!(leader_status(&stale).await, Some(1.0));
+    assert_eq!(leader_status(&successor).await, Some(0.0));
 
     // A leader that stops answering (a long pause, a partition) loses the Lease…
     stale.signal("STOP");
@@ -133,6 +143,7 @@ async fn a_stopped_leader_is_replaced_and_writes_nothing_once_it_resumes() {
     claim(&ns, "second").await;
     allocated(&ns, "second").await;
     logged(&successor, "allocated", 1).await;
+    assert_eq!(leader_status(&successor).await, Some(1.0));
 
     // Work that the stale leader would take up the moment it runs again.
     claim(&ns, "third").await;

@@ -26,15 +26,24 @@ step "generated CRDs are current"
 diff -u crds/ipam-operator.crds.yaml charts/ipam-operator/crds/ipam-operator.crds.yaml \
   || { echo "charts/ipam-operator/crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; }
 
+step "alert rules: promtool check and test (fire exactly when they should)"
+promtool="$(e2e/bin/build-promtool.sh)"
+"$promtool" check rules charts/ipam-operator/files/prometheus-rules.yaml
+(cd e2e/promtool && "$promtool" test rules alerts_test.yaml)
+
 step "Helm chart: lint and render"
 CHART=charts/ipam-operator
 "$bin/helm" lint --strict "$CHART"
 "$bin/helm" lint --strict "$CHART" --set backends.infoblox.enabled=true \
-  --set webhook.certManager.enabled=true --set metrics.serviceMonitor.enabled=true
+  --set webhook.certManager.enabled=true --set metrics.serviceMonitor.enabled=true \
+  --set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true
 "$bin/helm" template ipam-operator "$CHART" --namespace ipam-system >/dev/null
 # values.schema.json refuses what the templates cannot use.
 if "$bin/helm" template ipam-operator "$CHART" --set logging.format=xml >/dev/null 2>&1; then
   echo "values.schema.json accepted logging.format=xml" >&2; exit 1
+fi
+if "$bin/helm" template ipam-operator "$CHART" --set metrics.grafanaDashboard.label=x >/dev/null 2>&1; then
+  echo "values.schema.json accepted an unknown key under metrics.grafanaDashboard" >&2; exit 1
 fi
 
 step "control plane"
@@ -55,6 +64,11 @@ k apply --server-side -f "$CHART/crds/" >/dev/null
   | k apply --server-side --dry-run=server -f -
 "$bin/helm" template ipam-operator "$CHART" --namespace ipam-system \
   --set backends.infoblox.enabled=true --set webhook.enabled=false --set leaderElection.enabled=false \
+  | k apply --server-side --dry-run=server -f - >/dev/null
+# The dashboard's ConfigMap (the PrometheusRule's CRD is not installed here; tests/metrics.rs
+# checks that it carries the promtool-tested rules unchanged).
+"$bin/helm" template ipam-operator "$CHART" --namespace ipam-system \
+  --set metrics.grafanaDashboard.enabled=true -s templates/grafana-dashboard.yaml \
   | k apply --server-side --dry-run=server -f - >/dev/null
 # Tests that render the chart or call kubectl find the binaries here.
 export IPAM_TESTBIN="$bin"

@@ -29,4 +29,7 @@ case "$gover" in
   *) echo "tools: Go $gover is too old; kube-apiserver 1.36 needs Go >= 1.26" >&2; exit 1 ;;
 esac
 
+# promtool checks the chart's alerts; built here so that a fresh machine (and CI) fails
+# early when it cannot be, never skips the check. Its path is printed by build-promtool.sh.
+"$HERE/build-promtool.sh" >/dev/null
 "$HERE/build-control-plane.sh" | tail -n 1

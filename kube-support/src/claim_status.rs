@@ -28,6 +28,14 @@ pub async fn write_ready(
         .and_then(|s| s.address_ref.as_ref())
         .map(|r| r.name.as_str());
     let generation = claim.meta().generation;
+    let pool = &claim.spec.pool_ref;
+    crate::metrics::get().domain.claim(
+        claim.meta(),
+        &pool.kind,
+        &pool.name,
+        &conditions_now,
+        decision,
+    );
     if conditions::matches(&conditions_now, decision, generation)
         && (address_ref.is_none() || current_ref == address_ref)
     {

@@ -1,71 +1,36 @@
 //! The operator's Prometheus metrics, in one process-wide registry.
 //!
 //! Process-wide because every layer records into it (the orchestration controllers, each
-//! backend, the WAPI client) and none of them may import the binary that serves `/metrics`;
-//! controller-runtime keeps its registry global for the same reason. Recording is cheap
-//! (atomics), so it happens whether or not anything scrapes.
+//! backend, the WAPI client, the webhook, the kube client) and none of them may import the
+//! binary that serves `/metrics`; controller-runtime keeps its registry global for the same
+//! reason. Recording is cheap (atomics, a short lock for the per-object tables), so it
+//! happens whether or not anything scrapes.
+//!
+//! The families are grouped by what records them: [`controller`] (reconciles and their
+//! queue), [`kube_api`] (requests to the API server, watches), [`domain`] (pools, claims,
+//! backends), [`serving`] (build, leader, webhook) and the `process_*` collector.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+pub mod controller;
+pub mod domain;
+pub mod kube_api;
+mod process;
+pub mod serving;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use std::sync::OnceLock;
+use std::time::Duration;
+
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ControllerLabels {
-    pub controller: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BackendLabels {
-    pub backend: String,
-}
-
-/// One pool, by kind, namespace ("" for cluster-scoped pools) and name; `state` is one of
-/// `total`, `used`, `free`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PoolLabels {
-    pub kind: String,
-    pub namespace: String,
-    pub pool: String,
-    pub state: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WapiLabels {
-    /// The WAPI object type or function, e.g. `ipv4address` or `network:next_available_ip`.
-    pub operation: String,
-    /// `success`, `client_error`, `server_error` or `transport_error`.
-    pub outcome: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabels {
-    pub outcome: String,
-}
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-fn latency() -> Histogram {
-    // 1 ms … ~16 s: an allocation is a few API round trips; a WAPI call may be slower.
-    Histogram::new(exponential_buckets(0.001, 2.0, 15))
-}
+pub use controller::instrument;
+pub use kube_api::KubeApiLayer;
 
 pub struct Metrics {
     registry: Registry,
-    reconciles: Family<ControllerLabels, Counter>,
-    reconcile_errors: Family<ControllerLabels, Counter>,
-    reconcile_duration: Family<ControllerLabels, Histogram>,
-    allocation_duration: Family<BackendLabels, Histogram>,
-    pool_addresses: Family<PoolLabels, Gauge>,
-    wapi_requests: Family<WapiLabels, Counter>,
-    wapi_duration: Family<OutcomeLabels, Histogram>,
+    pub controller: controller::ControllerMetrics,
+    pub kube_api: kube_api::KubeApiMetrics,
+    pub domain: domain::DomainMetrics,
+    pub serving: serving::ServingMetrics,
 }
 
 /// The process's metrics.
@@ -74,67 +39,32 @@ pub fn get() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
+/// 1 ms … ~16 s: a reconcile or an allocation is a few API round trips; a WAPI call may be
+/// slower.
+pub(crate) fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("ipam");
-        let reconciles = Family::<ControllerLabels, Counter>::default();
-        let reconcile_errors = Family::<ControllerLabels, Counter>::default();
-        let reconcile_duration =
-            Family::<ControllerLabels, Histogram>::new_with_constructor(latency as fn() -> _);
-        let allocation_duration =
-            Family::<BackendLabels, Histogram>::new_with_constructor(latency as fn() -> _);
-        let pool_addresses = Family::<PoolLabels, Gauge>::default();
-        let wapi_requests = Family::<WapiLabels, Counter>::default();
-        let wapi_duration =
-            Family::<OutcomeLabels, Histogram>::new_with_constructor(latency as fn() -> _);
-        registry.register(
-            "reconciles",
-            "Reconciles run, per controller",
-            reconciles.clone(),
-        );
-        registry.register(
-            "reconcile_errors",
-            "Reconciles that ended in an error (and a retry), per controller",
-            reconcile_errors.clone(),
-        );
-        registry.register(
-            "reconcile_duration_seconds",
-            "Time one reconcile took, per controller",
-            reconcile_duration.clone(),
-        );
-        registry.register(
-            "allocation_duration_seconds",
-            "Time from deciding to allocate to the address being recorded, per backend",
-            allocation_duration.clone(),
-        );
-        registry.register(
-            "pool_addresses",
-            "Addresses of a pool: state=total|used|free, as in the pool's status",
-            pool_addresses.clone(),
-        );
-        registry.register(
-            "wapi_requests",
-            "Infoblox WAPI requests, per operation and outcome",
-            wapi_requests.clone(),
-        );
-        registry.register(
-            "wapi_request_duration_seconds",
-            "Infoblox WAPI request latency, per outcome",
-            wapi_duration.clone(),
-        );
+        let mut registry = Registry::default();
+        // The usual unprefixed process_* names, so stock dashboards and alerts find them.
+        registry.register_collector(Box::new(process::ProcessCollector));
+        let ipam = registry.sub_registry_with_prefix("ipam");
+        let controller = controller::ControllerMetrics::register(ipam);
+        let kube_api = kube_api::KubeApiMetrics::register(ipam);
+        let domain = domain::DomainMetrics::register(ipam);
+        let serving = serving::ServingMetrics::register(ipam);
         Metrics {
             registry,
-            reconciles,
-            reconcile_errors,
-            reconcile_duration,
-            allocation_duration,
-            pool_addresses,
-            wapi_requests,
-            wapi_duration,
+            controller,
+            kube_api,
+            domain,
+            serving,
         }
     }
 
-    /// The registry in the Prometheus text exposition format (OpenMetrics).
+    /// The registry in the OpenMetrics text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
@@ -142,111 +72,64 @@ impl Metrics {
         out
     }
 
-    /// Runs one reconcile and records it: count, error, duration.
-    pub async fn reconcile<T, E>(
-        &self,
-        controller: &str,
-        reconcile: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
-        let labels = ControllerLabels {
-            controller: controller.to_string(),
-        };
-        let start = Instant::now();
-        let result = reconcile.await;
-        self.reconcile_duration
-            .get_or_create(&labels)
-            .observe(start.elapsed().as_secs_f64());
-        self.reconciles.get_or_create(&labels).inc();
-        if result.is_err() {
-            self.reconcile_errors.get_or_create(&labels).inc();
-        }
-        result
-    }
-
+    /// Records that `backend` recorded an address `took` after deciding to allocate it.
     pub fn allocation(&self, backend: &str, took: Duration) {
-        self.allocation_duration
-            .get_or_create(&BackendLabels {
-                backend: backend.to_string(),
-            })
-            .observe(took.as_secs_f64());
+        self.domain.allocation(backend, took);
     }
 
-    /// Sets a pool's gauges; `None` removes them (the pool is gone).
+    /// Records that `backend` handed an address out, where the time it took is not measured.
+    pub fn allocated(&self, backend: &str) {
+        self.domain.allocated(backend);
+    }
+
+    /// Records that `backend` gave an address back.
+    pub fn release(&self, backend: &str) {
+        self.domain.release(backend);
+    }
+
+    /// Sets a pool's gauges from its `[total, used, free]`; `None` removes them (the pool is
+    /// gone).
     pub fn pool(&self, kind: &str, namespace: &str, pool: &str, counts: Option<[i64; 3]>) {
-        for (i, state) in ["total", "used", "free"].into_iter().enumerate() {
-            let labels = PoolLabels {
-                kind: kind.to_string(),
-                namespace: namespace.to_string(),
-                pool: pool.to_string(),
-                state: state.to_string(),
-            };
-            match counts {
-                Some(counts) => {
-                    self.pool_addresses.get_or_create(&labels).set(counts[i]);
-                }
-                None => {
-                    self.pool_addresses.remove(&labels);
-                }
-            }
-        }
+        self.domain.pool(kind, namespace, pool, counts);
     }
 
-    /// Records one WAPI request; `outcome` as in [`WapiLabels`].
+    /// Records one WAPI request; `outcome` as in [`domain::WapiLabels`].
     pub fn wapi_request(&self, operation: &str, outcome: &str, took: Duration) {
-        self.wapi_requests
-            .get_or_create(&WapiLabels {
-                operation: operation.to_string(),
-                outcome: outcome.to_string(),
-            })
-            .inc();
-        self.wapi_duration
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.to_string(),
-            })
-            .observe(took.as_secs_f64());
+        self.domain.wapi_request(operation, outcome, took);
     }
-}
 
-/// A reconciler that records every run under `controller` (its field manager):
-/// `Controller::run(metrics::instrument(MANAGER, reconcile), error_policy, ctx)`.
-pub fn instrument<K, C, T, E, F, Fut>(
-    controller: &'static str,
-    reconcile: F,
-) -> impl FnMut(Arc<K>, Arc<C>) -> BoxFuture<'static, Result<T, E>>
-where
-    F: Fn(Arc<K>, Arc<C>) -> Fut,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-    T: 'static,
-    E: 'static,
-{
-    move |object, ctx| Box::pin(get().reconcile(controller, reconcile(object, ctx)))
+    /// An object of `kind` was deleted: whatever is kept per object (its place in a
+    /// controller's queue, a claim's waiting reason, a per-object gauge) goes with it.
+    pub fn forget(&self, kind: &str, namespace: &str, name: &str, uid: Option<&str>) {
+        self.controller.forget(kind, namespace, name);
+        self.domain.forget(kind, namespace, name, uid);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn records_and_encodes_every_family() {
+    #[test]
+    fn process_families_and_the_prefix_of_the_others() {
         let m = get();
-        let _ = m
-            .reconcile("claims-test", async { Err::<(), _>("boom") })
-            .await;
-        m.allocation("in-cluster", Duration::from_millis(3));
         m.pool("InClusterIPPool", "ns", "p", Some([4, 1, 3]));
         m.wapi_request("ipv4address", "success", Duration::from_millis(5));
         let text = m.encode();
         for needle in [
-            "ipam_reconciles_total{controller=\"claims-test\"} 1",
-            "ipam_reconcile_errors_total{controller=\"claims-test\"} 1",
-            "ipam_reconcile_duration_seconds_count{controller=\"claims-test\"} 1",
-            "ipam_allocation_duration_seconds_count{backend=\"in-cluster\"} 1",
             "ipam_pool_addresses{kind=\"InClusterIPPool\",namespace=\"ns\",pool=\"p\",state=\"free\"} 3",
+            "ipam_pool_utilisation_ratio{kind=\"InClusterIPPool\",namespace=\"ns\",pool=\"p\"} 0.25",
             "ipam_wapi_requests_total{operation=\"ipv4address\",outcome=\"success\"} 1",
             "ipam_wapi_request_duration_seconds_count{outcome=\"success\"} 1",
+            "\nprocess_cpu_seconds_total ",
+            "\nprocess_resident_memory_bytes ",
+            "\nprocess_open_fds ",
+            "\nprocess_start_time_seconds ",
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }
+        assert!(text.ends_with("# EOF\n"), "one EOF, at the end:\n{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
         m.pool("InClusterIPPool", "ns", "p", None);
         assert!(!m.encode().contains("pool=\"p\""));
     }

@@ -64,6 +64,9 @@ where
         if matches!(event, watcher::Event::InitDone) {
             let _ = open.send(true);
         }
+        // The controller's queue, as the metrics see it: an applied object is put in
+        // line, a deleted one will not be reconciled.
+        crate::metrics::controller::watched(event);
     })
     .applied_objects();
     Controller::for_stream(changes, store)

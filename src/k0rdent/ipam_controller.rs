@@ -218,6 +218,12 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
     write(&ctx, &ipam, phase, provider_data, &[ready, released])
         .await
         .map_err(err)?;
+    ipam_kube_support::metrics::get().domain.cluster_ipam_bound(
+        &ipam.namespace().unwrap_or_default(),
+        &ipam.name_any(),
+        ipam.metadata.uid.as_deref(),
+        bound,
+    );
     // A lingering pool is released by its addresses going, which no watch here announces
     // for every backend: look again in a while.
     Ok(if lingering.is_empty() {

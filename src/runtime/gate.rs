@@ -29,8 +29,12 @@ where
     C: Future<Output = ()>,
     S: Future<Output = ()> + Clone,
 {
+    let status = &ipam_kube_support::metrics::get().serving;
     let Some(elector) = elector else {
+        // Without election this replica is the only one: it leads while it runs.
+        status.leading(true);
         controllers.await;
+        status.leading(false);
         return Ok(());
     };
     let leadership = tokio::select! {
@@ -38,6 +42,9 @@ where
         // Stopped while standing by: nothing started, nothing to release.
         _ = shutdown.clone() => return Ok(()),
     };
+    status.leading(true);
+    // Whichever way this ends (lease lost, released), this replica leads no more.
+    let _standing_down = StandDown;
     // Not ready again until the controllers have registered their caches and those synced.
     let starting = readiness::pending("controllers starting");
     let mut controllers = std::pin::pin!(controllers);
@@ -59,4 +66,13 @@ where
     }
     leadership.release().await;
     Ok(())
+}
+
+/// Sets the leader gauge back to 0 when dropped.
+struct StandDown;
+
+impl Drop for StandDown {
+    fn drop(&mut self) {
+        ipam_kube_support::metrics::get().serving.leading(false);
+    }
 }

@@ -25,8 +25,9 @@ pub fn free_port() -> u16 {
 }
 
 impl Operator {
-    /// `ipam-operator run <args> --metrics-port P --health-port Q --webhook-port 0`, its log
-    /// in target/test-logs/<name>.log; `env` adds environment variables.
+    /// `ipam-operator run <args> --metrics-port P --health-port Q --webhook-port 0` (unless
+    /// `args` name a webhook port), its log in target/test-logs/<name>.log; `env` adds
+    /// environment variables.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-logs");
         std::fs::create_dir_all(&dir).unwrap();
@@ -37,7 +38,12 @@ impl Operator {
         command
             .arg("run")
             .args(args)
-            .args(["--webhook-port", "0"])
+            .args(
+                (!args.contains(&"--webhook-port"))
+                    .then_some(["--webhook-port", "0"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(["--metrics-port", &metrics_port.to_string()])
             .args(["--health-port", &health_port.to_string()])
             .env("KUBECONFIG", kubeconfig_path())

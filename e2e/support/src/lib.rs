@@ -18,6 +18,14 @@ pub use objects::create;
 
 use std::path::PathBuf;
 
+/// The value of the sample `series` (its name and labels exactly as exposed) in a
+/// Prometheus text scrape, if there is one.
+pub fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 use kube::{Client, Config, config::KubeConfigOptions, config::Kubeconfig};
 
 /// Where the control plane's admin kubeconfig is: `IPAM_TEST_KUBECONFIG`, else the one

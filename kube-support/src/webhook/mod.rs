@@ -4,6 +4,8 @@
 //! A backend provides the routes (an `axum::Router` whose handlers decide with
 //! [`respond`]); the binary binds the port and calls [`serve`].
 
+pub mod expiry;
+mod observe;
 mod review;
 mod server;
 pub mod tls;

@@ -24,6 +24,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
+    let app = app.layer(axum::middleware::from_fn(super::observe::observe));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

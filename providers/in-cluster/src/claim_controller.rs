@@ -628,6 +628,7 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
     let _ = ctx.released.0.send(pool_key(claim));
     if let Some(address) = released {
         tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), %address, "released");
+        ipam_kube_support::metrics::get().release("in-cluster");
         let note = format!("{address} released to {}", pool_key(claim));
         publish(ctx, claim, EventType::Normal, "AddressReleased", &note).await;
     }

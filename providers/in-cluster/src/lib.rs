@@ -72,11 +72,14 @@ pub async fn run(
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
+    let pool_parts = || pool_controller::Parts {
+        client: client.clone(),
+        ledger: ledger.clone(),
+        recorder: recorder.clone(),
+        released: notifier.clone(),
+    };
     let pool_run = pool_controller::run(
-        client.clone(),
-        ledger.clone(),
-        recorder.clone(),
-        notifier.clone(),
+        pool_parts(),
         &config,
         &caches,
         config.api::<InClusterIPPool>(&client),
@@ -87,10 +90,7 @@ pub async fn run(
     // since the ledger reads the cluster-wide allocation records.
     let global_run = config.namespace.is_none().then(|| {
         pool_controller::run(
-            client.clone(),
-            ledger.clone(),
-            recorder.clone(),
-            notifier.clone(),
+            pool_parts(),
             &config,
             &caches,
             Api::<GlobalInClusterIPPool>::all(client.clone()),

@@ -246,13 +246,19 @@ fn error_policy<P: PoolObject>(pool: Arc<P>, error: &Error, _: Arc<Context>) -> 
     Action::requeue(Duration::from_secs(2))
 }
 
+/// What a pool controller is given besides its configuration and caches.
+pub struct Parts {
+    pub client: Client,
+    pub ledger: Ledger,
+    pub recorder: Recorder,
+    /// Told when a sweep frees an address, for the claims waiting on the pool.
+    pub released: ReleaseNotifier,
+}
+
 /// Builds the pool controller for kind `P`; the returned future runs it until `shutdown`
 /// resolves.
 pub fn run<P: PoolObject, S>(
-    client: Client,
-    ledger: Ledger,
-    recorder: Recorder,
-    released: ReleaseNotifier,
+    parts: Parts,
     config: &Config,
     caches: &stores::Caches,
     pools: Api<P>,
@@ -261,6 +267,12 @@ pub fn run<P: PoolObject, S>(
 where
     S: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
+    let Parts {
+        client,
+        ledger,
+        recorder,
+        released,
+    } = parts;
     let namespaced = P::KIND == crate::api::InClusterIPPool::KIND;
     let (addresses, address_changes) =
         caches.reflect(config.api::<IPAddress>(&client), Default::default());

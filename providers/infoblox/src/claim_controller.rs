@@ -323,6 +323,7 @@ async fn allocate(
     let _deciding =
         name_lock::lock(target.wapi.endpoint(), &target.views.network_view, &host).await;
     let me = sharing::load(&ctx.client, claim, target.kind).await?;
+    let allocating = std::time::Instant::now();
     let reserved = match reserve(&ctx.client, &target, &host, &me).await {
         Ok(r) => r,
         Err(blocked) => return Ok(Err(blocked)),
@@ -360,6 +361,7 @@ async fn allocate(
         }
         Err(e) => return Err(e),
     }
+    ipam_kube_support::metrics::get().allocation("infoblox", allocating.elapsed());
     let d = Decision::new(
         READY,
         true,
@@ -828,6 +830,7 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
             Err(e) => return Err(e),
         }
         let note = format!("{} released", address.spec.address);
+        ipam_kube_support::metrics::get().release("infoblox");
         publish(ctx, claim, EventType::Normal, "AddressReleased", &note).await;
     }
     let claims = Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns);

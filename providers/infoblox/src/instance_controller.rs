@@ -127,6 +127,12 @@ async fn reconcile(instance: Arc<InfobloxInstance>, ctx: Arc<Context>) -> Result
             Err(e) => vec![Decision::new(READY, false, e.reason(), e.to_string())],
         };
     let ready = decisions.iter().any(|d| d.type_ == READY && d.status);
+    let reachable = decisions.iter().any(|d| d.type_ == REACHABLE && d.status);
+    ipam_kube_support::metrics::get().domain.infoblox_reachable(
+        &instance.name_any(),
+        instance.metadata.uid.as_deref(),
+        reachable,
+    );
     let current = instance
         .status
         .as_ref()

@@ -301,6 +301,7 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Step, kube::Error> {
         Err(e) => return Err(e),
     }
     tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %address_text, pool = %key, "allocated");
+    ipam_kube_support::metrics::get().allocated("metal3");
     Ok((Some(allocated(&name, reservation.address, &key)), wait))
 }
 
@@ -411,6 +412,7 @@ async fn release(claim: &IPClaim, ctx: &Context) -> Result<Action, kube::Error> 
             Err(e) => return Err(e),
         }
         tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %address.spec.address, "released");
+        ipam_kube_support::metrics::get().release("metal3");
     }
     ctx.ledger.release(&key, &me).await?;
     ctx.settled.forget(&me.uid);
@@ -454,6 +456,13 @@ async fn write_status(
     let current = claim.status.clone().unwrap_or_default();
     let generation = claim.meta().generation;
     let current_address = current.address.as_ref().and_then(|a| a.name.clone());
+    ipam_kube_support::metrics::get().domain.claim(
+        claim.meta(),
+        "IPPool",
+        &pool_key(claim).name,
+        &current.conditions,
+        &outcome.decision,
+    );
     // A failure leaves an existing address reference alone; only success sets it.
     let address = outcome.address.clone().or(current_address.clone());
     if conditions::matches(&current.conditions, &outcome.decision, generation)

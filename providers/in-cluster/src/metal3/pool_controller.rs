@@ -117,6 +117,7 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
             ctx.ledger.purge(&key).await.map_err(err)?;
             ctx.sweeper.forget(&key);
             ctx.pacer.forget(&key);
+            gauges(&key, None);
             finalizers::remove(&pools, ippool.as_ref(), POOL_FINALIZER)
                 .await
                 .map_err(err)?;
@@ -147,6 +148,8 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
             let held = existing.iter().map(|(a, c)| (a.clone(), c.engine_key()));
             let (allocator, _) = Allocator::rebuild(compiled, held);
             let c = allocator.counts();
+            let s = c.saturated();
+            gauges(&key, Some([s.total, s.used, s.free]));
             let exhausted = if c.free == 0 {
                 Decision::new(
                     EXHAUSTED,
@@ -190,6 +193,12 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
         .await
         .map_err(err)?;
     Ok(Action::requeue(next))
+}
+
+/// The pool's `ipam_pool_addresses` and utilisation, as the in-cluster pools have them.
+fn gauges(key: &crate::pool_key::PoolKey, counts: Option<[i64; 3]>) {
+    let namespace = key.namespace.as_deref().unwrap_or_default();
+    ipam_kube_support::metrics::get().pool(&key.kind, namespace, &key.name, counts);
 }
 
 enum ClusterState {
