@@ -94,6 +94,10 @@ impl Outcome {
             decision: Decision::new(READY, false, reason, message),
         }
     }
+    /// `AllocationFailed`, the same words in `errorMessage` and the condition.
+    fn allocation_failed(message: String) -> Self {
+        Outcome::failed("AllocationFailed", message.clone(), message)
+    }
     fn waiting(reason: &'static str, message: String) -> Self {
         Outcome {
             address: None,
@@ -165,14 +169,7 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Step, kube::Error> {
         }
         Err(e) => {
             let message = format!("{key} is invalid: {e}");
-            return Ok((
-                Some(Outcome::failed(
-                    "AllocationFailed",
-                    &message,
-                    message.clone(),
-                )),
-                wait,
-            ));
+            return Ok((Some(Outcome::allocation_failed(message)), wait));
         }
     };
     let me = identity(claim);
@@ -333,14 +330,7 @@ async fn adopt(
             existing.name_any(),
             existing.spec.address
         );
-        return Ok((
-            Some(Outcome::failed(
-                "AllocationFailed",
-                &message,
-                message.clone(),
-            )),
-            wait,
-        ));
+        return Ok((Some(Outcome::allocation_failed(message)), wait));
     };
     if let Some(other) = ctx
         .ledger
@@ -354,14 +344,7 @@ async fn adopt(
             other.namespace,
             other.name
         );
-        return Ok((
-            Some(Outcome::failed(
-                "AllocationFailed",
-                &message,
-                message.clone(),
-            )),
-            wait,
-        ));
+        return Ok((Some(Outcome::allocation_failed(message)), wait));
     }
     Ok((Some(allocated(&existing.name_any(), address, key)), wait))
 }
