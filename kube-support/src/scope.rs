@@ -19,10 +19,23 @@ where
     }
 }
 
+/// Objects per page of a watch's initial list (and of the ledger's lists). kube's default of
+/// 500 is ruinous at scale: measured against kube-apiserver 1.36 holding 100,000
+/// IPAddressClaims and 100,000 IPAddresses, listing both took 142 to 247 s in pages of 500
+/// (each page a fresh snapshot, the API server's memory growing past 14 GiB) and 21 s in
+/// pages of 5,000. A page of 5,000 is about 12 MB of JSON.
+pub const LIST_PAGE: u32 = 5_000;
+
+/// The watch configuration of a kind that can hold one object per address (claims,
+/// addresses): the initial list in pages of [`LIST_PAGE`].
+pub fn bulk_watcher() -> kube::runtime::watcher::Config {
+    kube::runtime::watcher::Config::default().page_size(LIST_PAGE)
+}
+
 /// The watch configuration of a controller run with `--watch-filter`: only objects labelled
 /// `cluster.x-k8s.io/watch-filter=<value>`, as Cluster API providers do.
 pub fn watcher(watch_filter: Option<&str>) -> kube::runtime::watcher::Config {
-    let config = kube::runtime::watcher::Config::default().any_semantic();
+    let config = bulk_watcher().any_semantic();
     match watch_filter {
         Some(value) => config.labels(&format!(
             "{}={value}",

@@ -724,8 +724,10 @@ where
         Api::<GlobalInClusterIPPool>::all(client.clone()),
         config.watcher(),
     );
-    let (addresses, address_changes) =
-        caches.reflect(config.api::<IPAddress>(&client), Default::default());
+    let (addresses, address_changes) = caches.reflect(
+        config.api::<IPAddress>(&client),
+        ipam_kube_support::scope::bulk_watcher(),
+    );
     let mut ready = vec![
         caches.ready::<InClusterIPPool>(),
         caches.ready::<GlobalInClusterIPPool>(),
@@ -736,7 +738,7 @@ where
             caches.reflect(config.api::<metal3::api::IPPool>(&client), config.watcher());
         let (addresses, address_changes) = caches.reflect(
             config.api::<metal3::api::IPAddress>(&client),
-            Default::default(),
+            ipam_kube_support::scope::bulk_watcher(),
         );
         ready.extend([
             caches.ready::<metal3::api::IPPool>(),

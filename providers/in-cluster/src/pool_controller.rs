@@ -274,8 +274,10 @@ where
         released,
     } = parts;
     let namespaced = P::KIND == crate::api::InClusterIPPool::KIND;
-    let (addresses, address_changes) =
-        caches.reflect(config.api::<IPAddress>(&client), Default::default());
+    let (addresses, address_changes) = caches.reflect(
+        config.api::<IPAddress>(&client),
+        ipam_kube_support::scope::bulk_watcher(),
+    );
     let caches_ready = stores::CachesReady::spawn(vec![caches.ready::<IPAddress>()]);
     let ctx = Arc::new(Context {
         client,

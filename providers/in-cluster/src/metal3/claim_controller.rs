@@ -503,10 +503,14 @@ where
     S: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
     let (pools, pool_changes) = caches.reflect(config.api::<IPPool>(&client), config.watcher());
-    let (addresses, address_changes) =
-        caches.reflect(config.api::<IPAddress>(&client), Default::default());
-    let (capi_addresses, capi_changes) =
-        caches.reflect(config.api::<capi::IPAddress>(&client), Default::default());
+    let (addresses, address_changes) = caches.reflect(
+        config.api::<IPAddress>(&client),
+        ipam_kube_support::scope::bulk_watcher(),
+    );
+    let (capi_addresses, capi_changes) = caches.reflect(
+        config.api::<capi::IPAddress>(&client),
+        ipam_kube_support::scope::bulk_watcher(),
+    );
     let caches_ready = stores::CachesReady::spawn(vec![
         caches.ready::<IPPool>(),
         caches.ready::<IPAddress>(),
