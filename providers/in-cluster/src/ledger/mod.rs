@@ -347,14 +347,37 @@ impl Ledger {
 
     /// The records of `pool`, read from the API server.
     pub async fn records(&self, pool: &PoolKey) -> Result<Vec<AddressAllocation>, kube::Error> {
-        let records = self
-            .api()
-            .list(&ListParams::default().labels(&format!("{POOL_LABEL}={}", pool.digest())))
-            .await?;
-        Ok(records
-            .into_iter()
-            .filter(|r| r.spec.pool == pool.identity())
-            .collect())
+        let mut records = Vec::new();
+        self.each_record(&format!("{POOL_LABEL}={}", pool.digest()), |r| {
+            if r.spec.pool == pool.identity() {
+                records.push(r);
+            }
+        })
+        .await?;
+        Ok(records)
+    }
+
+    /// Hands every record matching `labels` to `each`, read in pages of
+    /// [`LIST_PAGE`](ipam_kube_support::scope::LIST_PAGE): a pool of 100,000 addresses never
+    /// sits in memory as one list of objects, nor makes the API server build one answer of
+    /// 100 MB.
+    async fn each_record(
+        &self,
+        labels: &str,
+        mut each: impl FnMut(AddressAllocation),
+    ) -> Result<(), kube::Error> {
+        let mut params = ListParams::default()
+            .labels(labels)
+            .limit(ipam_kube_support::scope::LIST_PAGE);
+        loop {
+            let page = self.api().list(&params).await?;
+            let next = page.metadata.continue_.clone().unwrap_or_default();
+            page.items.into_iter().for_each(&mut each);
+            if next.is_empty() {
+                return Ok(());
+            }
+            params = params.continue_token(&next);
+        }
     }
 
     /// Creates the record for (pool, address) held by `claim`; on 409, finds out whose the
@@ -424,26 +447,26 @@ impl Ledger {
         // Every record of the address space: this pool's are its allocations; another
         // pool's, inside this pool's range, are addresses it must not propose (pools that
         // overlap, created too close together for admission to refuse one).
-        let space = self
-            .api()
-            .list(&ListParams::default().labels(&format!("{SPACE_LABEL}={}", pool.address_space())))
-            .await?;
         let mut held: HashMap<IpAddr, Record> = HashMap::new();
-        for record in space {
-            let Ok(address) = record.spec.address.parse::<IpAddr>() else {
-                continue;
-            };
-            let own = record.spec.pool == pool.identity();
-            if own || compiled.contains(address) {
-                held.insert(
-                    address,
-                    Record {
-                        own,
-                        ..own_record(&record)
-                    },
-                );
-            }
-        }
+        self.each_record(
+            &format!("{SPACE_LABEL}={}", pool.address_space()),
+            |record| {
+                let Ok(address) = record.spec.address.parse::<IpAddr>() else {
+                    return;
+                };
+                let own = record.spec.pool == pool.identity();
+                if own || compiled.contains(address) {
+                    held.insert(
+                        address,
+                        Record {
+                            own,
+                            ..own_record(&record)
+                        },
+                    );
+                }
+            },
+        )
+        .await?;
         // Address objects without a record (handed out before this operator ran): recorded
         // now, many at a time, as a provider switched to at 100,000 addresses has as many.
         let unrecorded: Vec<(IpAddr, ClaimIdentity)> = (source.existing)()
@@ -508,13 +531,21 @@ impl Ledger {
     /// move to their new name, so that they keep their address against every pool of the
     /// space. Taking the new name first means the address is never free in between.
     async fn rename_old_records(&self, pool: &PoolKey) -> Result<(), kube::Error> {
-        for record in self.records(pool).await? {
+        // Only the old-named ones are kept: at 100,000 records the others would be a copy of
+        // the pool for nothing.
+        let mut old = Vec::new();
+        self.each_record(&format!("{POOL_LABEL}={}", pool.digest()), |record| {
             let Ok(address) = record.spec.address.parse::<IpAddr>() else {
-                continue;
+                return;
             };
-            if record.name_any() == allocation_name(pool, address) {
-                continue;
+            if record.spec.pool == pool.identity()
+                && record.name_any() != allocation_name(pool, address)
+            {
+                old.push((address, record));
             }
+        })
+        .await?;
+        for (address, record) in old {
             if let Taken::Other(other) = self.take(pool, address, &record.spec.claim).await? {
                 tracing::warn!(%pool, %address, holder = %other.claim.engine_key(),
                     "an address recorded under an old name is held by another pool's claim; the old record stays until its claim releases it");
