@@ -1,5 +1,11 @@
 use clap::{Parser, Subcommand};
 
+// The caches hold one small object per claim and per address, built from pages of
+// thousands, freed and rebuilt on every relist. The system allocator keeps much of what
+// such pages free (one arena per thread); mimalloc gives it back.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ipam-operator",
