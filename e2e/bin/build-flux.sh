@@ -32,9 +32,10 @@ command -v go >/dev/null || { echo "build-flux: Go is required to build the Flux
 
 mkdir -p "$OUT/crds"
 WORK="$(mktemp -d)"
-# The compiled packages of two controllers are gigabytes nobody reuses: a build cache of its
-# own, removed with the work folder, keeps them off the shared Go cache.
-export GOCACHE="$WORK/gocache"
+# The two controllers' modules and compiled packages are gigabytes nothing else reuses: a
+# module and build cache of their own, removed with the work folder, keep them off the
+# machine's shared Go caches once the binaries and CRDs are copied out.
+export GOCACHE="$WORK/gocache" GOMODCACHE="$WORK/gomod"
 trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
 started=$SECONDS
 
