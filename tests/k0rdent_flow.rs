@@ -10,7 +10,7 @@ use ipam_operator::api::*;
 use ipam_test_support::{TestNamespace, create, eventually};
 use k0rdent::{condition, deployment, helm_release, provider_data, setup, setup_both, template};
 use kube::ResourceExt;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::DeleteParams;
 use kube::core::DynamicObject;
 use serde_json::json;
 
@@ -37,13 +37,7 @@ async fn an_inline_claim_binds_and_only_then_is_the_deployment_provisioned() {
         "provider": "in-cluster", "nodeNetwork": {"cidr": "10.50.0.0/30", "gateway": "10.50.0.1"}}}))).await;
 
     // The reason the claim waits reaches the deployment once the pool has been counted.
-    let (status, message) = eventually(30, "IPAMReady names the shortfall", || async {
-        let cd = ns.api::<ClusterDeployment>().get("demo").await.ok()?;
-        let (status, reason, message) = condition(&cd.status?.conditions, "IPAMReady")?;
-        (reason == "WaitingForClaim" && message.contains("can hand out only"))
-            .then_some((status, message))
-    })
-    .await;
+    let (status, message) = k0rdent::short_of_addresses(&ns, "demo").await;
     assert_eq!(status, "False");
     assert!(
         message.contains("can hand out only 1 address but the deployment needs 3"),
@@ -81,16 +75,7 @@ async fn an_inline_claim_binds_and_only_then_is_the_deployment_provisioned() {
     );
 
     // Widen the network: the claim binds and the deployment is provisioned.
-    ns.api::<ClusterDeployment>()
-        .patch(
-            "demo",
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"spec": {"ipamClaim": {"spec": {"nodeNetwork": {"cidr": "10.50.0.0/28"}}}}}),
-            ),
-        )
-        .await
-        .unwrap();
+    k0rdent::set_node_cidr(&ns, "demo", "10.50.0.0/28").await;
     deployment_condition(&ns, "demo", "IPAMReady", "Bound").await;
     let release = eventually(30, "HelmRelease", || helm_release(&ns, "demo")).await;
     let values = &release.data["spec"]["values"];

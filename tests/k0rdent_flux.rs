@@ -19,7 +19,7 @@ use ipam_test_support::flux::{ChartRepo, Flux};
 use ipam_test_support::{TestNamespace, create, eventually};
 use k0rdent::{condition, deployment, setup_both};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams};
 use kube::core::DynamicObject;
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -187,12 +187,7 @@ async fn an_inline_claim_gates_the_install_and_the_nodes_get_addresses_from_its_
     // 10.60.0.0/30 less network, broadcast and gateway holds one address; three are needed.
     create(&ns.api::<ClusterDeployment>(), deployment("demo", json!({"spec": {
         "provider": "in-cluster", "nodeNetwork": {"cidr": "10.60.0.0/30", "gateway": "10.60.0.1"}}}))).await;
-    eventually(60, "IPAMReady names the shortfall", || async {
-        let cd = ns.api::<ClusterDeployment>().get("demo").await.ok()?;
-        let (_, reason, message) = condition(&cd.status?.conditions, "IPAMReady")?;
-        (reason == "WaitingForClaim" && message.contains("can hand out only")).then_some(())
-    })
-    .await;
+    k0rdent::short_of_addresses(&ns, "demo").await;
     // Give helm-controller time to act, were there anything to act on: there must not be.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
@@ -209,16 +204,7 @@ async fn an_inline_claim_gates_the_install_and_the_nodes_get_addresses_from_its_
     );
 
     // Widen the network: bound, released, installed; every node's claim served from the pool.
-    ns.api::<ClusterDeployment>()
-        .patch(
-            "demo",
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"spec": {"ipamClaim": {"spec": {"nodeNetwork": {"cidr": "10.60.0.0/28"}}}}}),
-            ),
-        )
-        .await
-        .unwrap();
+    k0rdent::set_node_cidr(&ns, "demo", "10.60.0.0/28").await;
     helm_release_ready(&ns, &stage, "demo", 1).await;
     let mut addresses = nodes_served(&ns, &stage, "demo", 3, "InClusterIPPool", "demo-ipam").await;
     addresses.sort();

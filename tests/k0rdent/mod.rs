@@ -39,7 +39,7 @@ pub async fn template(ns: &TestNamespace) {
                                    "message": "pulled 'vsphere-standalone-cp' chart with version '1.0.42'",
                                    "lastTransitionTime": "2026-01-01T00:00:00Z"}],
                    "artifact": {"path": "helmchart/vsphere.tgz", "url": "http://127.0.0.1:9/helmchart/vsphere.tgz",
-                                "revision": "1.0.42", "lastUpdateTime": "2026-01-01T00:00:00Z"}}});
+                                "revision": "1.0.42", "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "lastUpdateTime": "2026-01-01T00:00:00Z"}}});
     charts
         .patch_status(
             "vsphere",
@@ -213,4 +213,30 @@ pub async fn setup_both(
     ));
     std::mem::forget(infoblox_stop); // runs until the test's runtime ends
     (ns, sim, stop)
+}
+
+/// Waits until deployment `cd`'s `IPAMReady` says its claim cannot hand out an address for
+/// every machine; returns that condition's (status, message).
+pub async fn short_of_addresses(ns: &TestNamespace, cd: &str) -> (String, String) {
+    eventually(60, "IPAMReady names the shortfall", || async {
+        let cd = ns.api::<ClusterDeployment>().get(cd).await.ok()?;
+        let (status, reason, message) = condition(&cd.status?.conditions, "IPAMReady")?;
+        (reason == "WaitingForClaim" && message.contains("can hand out only"))
+            .then_some((status, message))
+    })
+    .await
+}
+
+/// Gives deployment `cd`'s inline claim the node network `cidr`, as a user editing it would.
+pub async fn set_node_cidr(ns: &TestNamespace, cd: &str, cidr: &str) {
+    ns.api::<ClusterDeployment>()
+        .patch(
+            cd,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"ipamClaim": {"spec": {"nodeNetwork": {"cidr": cidr}}}}}),
+            ),
+        )
+        .await
+        .unwrap();
 }
