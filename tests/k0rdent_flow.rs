@@ -7,51 +7,12 @@ use std::time::Duration;
 
 use ipam_in_cluster::api::InClusterIPPool;
 use ipam_operator::api::*;
-use ipam_test_support::{TestNamespace, capi_crds, create, eventually, flux_crds, install_crds};
-use k0rdent::{condition, deployment, helm_release, provider_data, template};
+use ipam_test_support::{TestNamespace, create, eventually};
+use k0rdent::{condition, deployment, helm_release, provider_data, setup, setup_both, template};
 use kube::ResourceExt;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::DeleteParams;
 use kube::core::DynamicObject;
-use kube::runtime::events::Reporter;
 use serde_json::json;
-
-async fn setup(prefix: &str) -> (TestNamespace, tokio::sync::oneshot::Sender<()>) {
-    let ns = TestNamespace::new(prefix).await;
-    let mut crds = capi_crds();
-    crds.extend(flux_crds());
-    crds.extend(ipam_operator::crds::all());
-    install_crds(&ns.client, &crds).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = futures::FutureExt::shared(async move {
-        let _ = stopped.await;
-    });
-    let config = ipam_in_cluster::Config {
-        namespace: Some(ns.name.clone()),
-        watch_filter: None,
-        concurrency: 8,
-        ..Default::default()
-    };
-    let reporter = Reporter {
-        controller: "ipam-operator-test".into(),
-        instance: Some(ns.name.clone()),
-    };
-    tokio::spawn(ipam_in_cluster::run(
-        ns.client.clone(),
-        config,
-        reporter,
-        shutdown.clone(),
-    ));
-    let providers = ipam_operator::k0rdent::Providers::default()
-        .with(ipam_in_cluster::k0rdent_provider::InClusterProvider)
-        .with(ipam_infoblox::k0rdent_provider::InfobloxProvider);
-    tokio::spawn(ipam_operator::k0rdent::run(
-        ns.client.clone(),
-        providers,
-        Some(ns.name.clone()),
-        shutdown,
-    ));
-    (ns, stop)
-}
 
 async fn deployment_condition(
     ns: &TestNamespace,
@@ -76,13 +37,7 @@ async fn an_inline_claim_binds_and_only_then_is_the_deployment_provisioned() {
         "provider": "in-cluster", "nodeNetwork": {"cidr": "10.50.0.0/30", "gateway": "10.50.0.1"}}}))).await;
 
     // The reason the claim waits reaches the deployment once the pool has been counted.
-    let (status, message) = eventually(30, "IPAMReady names the shortfall", || async {
-        let cd = ns.api::<ClusterDeployment>().get("demo").await.ok()?;
-        let (status, reason, message) = condition(&cd.status?.conditions, "IPAMReady")?;
-        (reason == "WaitingForClaim" && message.contains("can hand out only"))
-            .then_some((status, message))
-    })
-    .await;
+    let (status, message) = k0rdent::short_of_addresses(&ns, "demo").await;
     assert_eq!(status, "False");
     assert!(
         message.contains("can hand out only 1 address but the deployment needs 3"),
@@ -120,16 +75,7 @@ async fn an_inline_claim_binds_and_only_then_is_the_deployment_provisioned() {
     );
 
     // Widen the network: the claim binds and the deployment is provisioned.
-    ns.api::<ClusterDeployment>()
-        .patch(
-            "demo",
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"spec": {"ipamClaim": {"spec": {"nodeNetwork": {"cidr": "10.50.0.0/28"}}}}}),
-            ),
-        )
-        .await
-        .unwrap();
+    k0rdent::set_node_cidr(&ns, "demo", "10.50.0.0/28").await;
     deployment_condition(&ns, "demo", "IPAMReady", "Bound").await;
     let release = eventually(30, "HelmRelease", || helm_release(&ns, "demo")).await;
     let values = &release.data["spec"]["values"];
@@ -391,38 +337,6 @@ async fn a_deleted_deployment_keeps_its_pool_while_a_machine_still_holds_an_addr
     })
     .await;
     ns.delete().await;
-}
-
-/// Both backends: the in-cluster one, and Infoblox against a wapi-sim of the test's own.
-async fn setup_both(
-    prefix: &str,
-) -> (
-    TestNamespace,
-    ipam_test_support::wapi_sim::Sim,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let (ns, stop) = setup(prefix).await;
-    let sim = k0rdent::infoblox_instance(&ns).await;
-    let config = ipam_infoblox::Config {
-        namespace: Some(ns.name.clone()),
-        secret_namespace: ns.name.clone(),
-        ..Default::default()
-    };
-    let reporter = Reporter {
-        controller: "ipam-operator-test".into(),
-        instance: Some(ns.name.clone()),
-    };
-    let (infoblox_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ipam_infoblox::run(
-        ns.client.clone(),
-        config,
-        reporter,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    std::mem::forget(infoblox_stop); // runs until the test's runtime ends
-    (ns, sim, stop)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -422,6 +422,14 @@ async fn metrics_from_the_first_scrape_and_after_real_flows() {
         "ipam_wapi_requests_total{operation=\"GET networkview\",outcome=\"success\"}",
         1.0,
     );
+    // kcm's own gauges of the same claim, under kcm's names and labels.
+    let kcm = |metric: &str| {
+        format!(
+            "kcm_ipam_{metric}{{ipam_kind=\"in-cluster\",ipam_namespace=\"{n}\",ipam_name=\"net\"}}"
+        )
+    };
+    let text = until(port, &kcm("claims_bound"), |v| v == 1.0).await;
+    assert_eq!(value(&text, &kcm("claim_use")), Some(1.0), "{text}");
     let text = eventually(30, "ipam_cluster_ipam_bound of net", || async {
         let text = scrape(port).await?;
         value(

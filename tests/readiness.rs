@@ -50,6 +50,7 @@ async fn readyz_waits_for_the_caches_of_every_backend_and_face() {
         "k0rdent ClusterIPAMClaim",
         "k0rdent ClusterIPAM",
         "k0rdent ClusterDeployment",
+        "k0rdent ClusterTemplate",
     ]
     .iter()
     .map(|cache| format!("{cache} cache"))

@@ -102,7 +102,7 @@ one() { # scenario system
     peer) crds+=("$PEER/crds") ;;
     *) crds+=(crds/ipam-operator.crds.yaml) ;;
   esac
-  [ "$scenario" = k0rdent ] && crds+=(e2e/fixtures/flux)
+  [ "$scenario" = k0rdent ] && crds+=("$(e2e/bin/build-flux.sh)/crds")
   local c
   for c in "${crds[@]}"; do "${kubectl[@]}" apply --server-side -f "$c" >/dev/null; done
   "${kubectl[@]}" wait --for=condition=Established crd --all --timeout=60s >/dev/null

@@ -12,21 +12,27 @@ WEBHOOK_CERTS="$DEV/webhook-certs"
 # /metrics and /healthz, /readyz (controller-runtime's ports; the operator reads the same
 # variables).
 export IPAM_METRICS_PORT="${IPAM_METRICS_PORT:-8080}" IPAM_HEALTH_PORT="${IPAM_HEALTH_PORT:-8081}"
+# Flux's source-controller serves chart artifacts here; the chart repository holding the test
+# cluster template (e2e/fixtures/charts) is served on the next port.
+FLUX_STORAGE_PORT="${IPAM_FLUX_STORAGE_PORT:-9790}"
+CHART_REPO_PORT="${IPAM_CHART_REPO_PORT:-9791}"
 
 kubectl() { "$(cat "$DEV/bin-dir")/kubectl" --kubeconfig "$DEV/kubeconfig" "$@"; }
 
 up() {
   e2e/bin/tools.sh > "$DEV/bin-dir"
+  e2e/bin/build-flux.sh > "$DEV/flux-dir"
   cargo build --locked --bin ipam-operator
   e2e/bin/control-plane.sh start "$DEV/control-plane"
   cp "$DEV/control-plane/kubeconfig" "$DEV/kubeconfig"
-  # The operator's own CRDs, and the kinds it consumes that Cluster API and Flux would
-  # install in a real management cluster (Flux's as a stand-in schema).
-  for crds in crds/ e2e/fixtures/capi/ e2e/fixtures/flux/; do
+  # The operator's own CRDs, and the kinds it consumes that Cluster API and Flux install in a
+  # real management cluster (Flux's are the pinned controllers' own).
+  for crds in crds/ e2e/fixtures/capi/ "$(cat "$DEV/flux-dir")/crds/"; do
     kubectl apply --server-side -f "$crds" >/dev/null
     kubectl wait --for condition=established --timeout=60s -f "$crds" >/dev/null
   done
   stop_operator
+  start_flux
   KUBECONFIG="$DEV/kubeconfig" nohup ./target/debug/ipam-operator run \
     --webhook-port "$WEBHOOK_PORT" --webhook-cert-dir "$WEBHOOK_CERTS" >"$DEV/operator.log" 2>&1 &
   echo $! > "$DEV/operator.pid"
@@ -124,10 +130,48 @@ YAML
 }
 
 stop_operator() {
-  if [ -f "$DEV/operator.pid" ]; then
-    kill "$(cat "$DEV/operator.pid")" 2>/dev/null || true
-    rm -f "$DEV/operator.pid"
-  fi
+  local pid
+  for pid in operator source-controller helm-controller chart-repo; do
+    if [ -f "$DEV/$pid.pid" ]; then
+      kill "$(cat "$DEV/$pid.pid")" 2>/dev/null || true
+      rm -f "$DEV/$pid.pid"
+    fi
+  done
+}
+
+# Flux as a management cluster runs it: source-controller and helm-controller (watching
+# `default`, where the examples go), and the chart repository a `kcm-templates`
+# HelmRepository points at, holding the test cluster template packaged with the project's helm.
+start_flux() {
+  local flux bin
+  flux="$(cat "$DEV/flux-dir")"; bin="$(cat "$DEV/bin-dir")"
+  mkdir -p "$DEV/flux/storage"
+  rm -rf "$DEV/charts"; mkdir -p "$DEV/charts"
+  "$bin/helm" package e2e/fixtures/charts/* -d "$DEV/charts" >/dev/null
+  "$bin/helm" repo index "$DEV/charts" --url "http://127.0.0.1:$CHART_REPO_PORT"
+  nohup python3 -m http.server --bind 127.0.0.1 --directory "$DEV/charts" "$CHART_REPO_PORT" \
+    >"$DEV/chart-repo.log" 2>&1 &
+  echo $! > "$DEV/chart-repo.pid"
+  KUBECONFIG="$DEV/kubeconfig" RUNTIME_NAMESPACE=default nohup "$flux/source-controller" \
+    --watch-all-namespaces=false --storage-path "$DEV/flux/storage" \
+    --storage-addr "127.0.0.1:$FLUX_STORAGE_PORT" --storage-adv-addr "127.0.0.1:$FLUX_STORAGE_PORT" \
+    --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 --requeue-dependency 2s \
+    >"$DEV/source-controller.log" 2>&1 &
+  echo $! > "$DEV/source-controller.pid"
+  KUBECONFIG="$DEV/kubeconfig" RUNTIME_NAMESPACE=default nohup "$flux/helm-controller" \
+    --watch-all-namespaces=false --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 \
+    --requeue-dependency 2s >"$DEV/helm-controller.log" 2>&1 &
+  echo $! > "$DEV/helm-controller.pid"
+  kubectl apply --server-side -f - >/dev/null <<EOF
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: kcm-templates
+  namespace: default
+spec:
+  url: http://127.0.0.1:$CHART_REPO_PORT
+  interval: 1m
+EOF
 }
 
 down() {
@@ -142,9 +186,10 @@ demo() {
   echo "==> applying examples/k0rdent: a ClusterTemplate, a deployment with an inline claim,"
   echo "    a standalone claim with a deployment that refers to it, and a machine's address claim"
   kubectl apply --server-side -f examples/k0rdent/
-  # kcm's template controller marks templates valid; it is not part of this demo.
-  kubectl patch clustertemplate vsphere-standalone-cp-1-0-42 --subresource=status --type=merge \
-    -p '{"status":{"valid":true,"chartRef":{"kind":"HelmChart","name":"vsphere-standalone-cp-1-0-42","namespace":"default"}}}' >/dev/null
+  echo
+  echo "==> the operator's template controller made a Flux HelmChart; source-controller fetched it"
+  kubectl wait --for=jsonpath='{.status.valid}'=true clustertemplate/vsphere-standalone-cp-1-0-42 --timeout=120s
+  kubectl get helmcharts.source.toolkit.fluxcd.io vsphere-standalone-cp-1-0-42
   echo
   echo "==> waiting for the inline claim demo-inline-ipam to be bound"
   kubectl wait --for=jsonpath='{.status.bound}'=true clusteripamclaim/demo-inline-ipam --timeout=60s
@@ -159,10 +204,14 @@ demo() {
   echo "==> the HelmRelease created once the claim was bound: its IPAM values"
   kubectl get helmrelease demo-inline -o jsonpath='{.spec.values.ipamEnabled}{"\n"}{.spec.values.ipPool}{"\n"}'
   echo
-  echo "==> a machine's IPAddressClaim (as CAPV makes one) and the address it got"
-  kubectl wait --for=condition=Ready ipaddressclaim/demo-inline-cp-0-0-0 --timeout=60s >/dev/null
-  kubectl get ipaddresses.ipam.cluster.x-k8s.io demo-inline-cp-0-0-0 \
-    -o jsonpath='{.metadata.name}: {.spec.address}/{.spec.prefix} via {.spec.gateway}{"\n"}'
+  echo "==> helm-controller installed the cluster chart"
+  kubectl wait --for=condition=Ready helmrelease/demo-inline helmrelease/demo-ref --timeout=180s
+  "$(cat "$DEV/bin-dir")/helm" --kubeconfig "$DEV/kubeconfig" list -n default
+  echo
+  echo "==> the chart's IPAddressClaims, one per node, and the addresses the operator gave them"
+  kubectl wait --for=condition=Ready ipaddressclaims -l cluster.x-k8s.io/cluster-name=demo-inline --timeout=120s >/dev/null
+  kubectl get ipaddresses.ipam.cluster.x-k8s.io \
+    -o custom-columns='NAME:.metadata.name,ADDRESS:.spec.address,PREFIX:.spec.prefix,GATEWAY:.spec.gateway,POOL:.spec.poolRef.name'
   echo
   echo "==> demo-ref: its claim names it in spec.cluster, so it binds too"
   kubectl get clusterdeployment demo-ref -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'

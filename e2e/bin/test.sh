@@ -70,8 +70,11 @@ k apply --server-side -f "$CHART/crds/" >/dev/null
 "$bin/helm" template ipam-operator "$CHART" --namespace ipam-system \
   --set metrics.grafanaDashboard.enabled=true -s templates/grafana-dashboard.yaml \
   | k apply --server-side --dry-run=server -f - >/dev/null
-# Tests that render the chart or call kubectl find the binaries here.
+# Tests that render the chart or call kubectl find the binaries here, and Flux's controllers
+# (run per test by tests/k0rdent_flux.rs) there.
 export IPAM_TESTBIN="$bin"
+IPAM_FLUX="$(e2e/bin/build-flux.sh)"
+export IPAM_FLUX
 
 step "tests (unit and against the real kube-apiserver)"
 cargo test --workspace --locked --no-fail-fast

@@ -32,4 +32,7 @@ esac
 # promtool checks the chart's alerts; built here so that a fresh machine (and CI) fails
 # early when it cannot be, never skips the check. Its path is printed by build-promtool.sh.
 "$HERE/build-promtool.sh" >/dev/null
+# Flux's source-controller and helm-controller install the k0rdent tests' cluster chart; built
+# here for the same reason (e2e/bin/build-flux.sh prints their folder).
+"$HERE/build-flux.sh" >/dev/null
 "$HERE/build-control-plane.sh" | tail -n 1

@@ -12,6 +12,7 @@
 
 pub mod controller;
 pub mod domain;
+pub mod kcm;
 pub mod kube_api;
 mod process;
 pub mod serving;
@@ -31,6 +32,7 @@ pub struct Metrics {
     pub kube_api: kube_api::KubeApiMetrics,
     pub domain: domain::DomainMetrics,
     pub serving: serving::ServingMetrics,
+    pub kcm: kcm::KcmMetrics,
 }
 
 /// The process's metrics.
@@ -55,12 +57,15 @@ impl Metrics {
         let kube_api = kube_api::KubeApiMetrics::register(ipam);
         let domain = domain::DomainMetrics::register(ipam);
         let serving = serving::ServingMetrics::register(ipam);
+        // kcm's IPAM gauges keep kcm's `kcm_` prefix, beside ours.
+        let kcm = kcm::KcmMetrics::register(registry.sub_registry_with_prefix("kcm"));
         Metrics {
             registry,
             controller,
             kube_api,
             domain,
             serving,
+            kcm,
         }
     }
 
@@ -103,6 +108,9 @@ impl Metrics {
     pub fn forget(&self, kind: &str, namespace: &str, name: &str, uid: Option<&str>) {
         self.controller.forget(kind, namespace, name);
         self.domain.forget(kind, namespace, name, uid);
+        if kind == "ClusterIPAMClaim" {
+            self.kcm.forget(namespace, name);
+        }
     }
 }
 

@@ -35,7 +35,19 @@ pub async fn reconcile(claim: Arc<ClusterIPAMClaim>, ctx: Arc<Context>) -> Resul
         name: format!("{ns}/{name}"),
         source,
     };
+    let kcm = |deleting, bound| {
+        let provider = serde_json::to_value(claim.spec.provider).unwrap_or_default();
+        ipam_kube_support::metrics::get().kcm.claim(
+            provider.as_str().unwrap_or_default(),
+            &ns,
+            &name,
+            deleting,
+            bound,
+        );
+    };
+    let bound_now = claim.status.as_ref().is_some_and(|s| s.bound);
     if claim.meta().deletion_timestamp.is_some() {
+        kcm(true, bound_now);
         return Ok(Action::await_change());
     }
     let ipams = Api::<ClusterIPAM>::namespaced(ctx.client.clone(), &ns);
@@ -102,6 +114,7 @@ pub async fn reconcile(claim: Arc<ClusterIPAMClaim>, ctx: Arc<Context>) -> Resul
         .await
         .map_err(err)?;
     }
+    kcm(false, bound);
     Ok(Action::await_change())
 }
 

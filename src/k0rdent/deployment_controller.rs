@@ -11,14 +11,14 @@ use futures::StreamExt;
 use ipam_kube_support::conditions::{self, Decision};
 use ipam_kube_support::{scope, status};
 use kube::api::{Patch, PatchParams};
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::DynamicObject;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use super::helm_values;
+use super::{flux, helm_values};
 use crate::api::{ClusterDeployment, ClusterIPAM, ClusterIPAMClaim, ClusterTemplate};
 
 pub const MANAGER: &str = "ipam-operator-clusterdeployment";
@@ -35,13 +35,6 @@ pub struct Context {
 pub struct Error {
     name: String,
     source: kube::Error,
-}
-
-pub fn helm_release_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
-        "helmreleases",
-    )
 }
 
 /// The claim a deployment uses, if IPAM is enabled (kcm writes `ipamClaim: {}` when it is not).
@@ -148,7 +141,7 @@ pub async fn reconcile(cd: Arc<ClusterDeployment>, ctx: Arc<Context>) -> Result<
         return Ok(Action::await_change());
     }
     let releases =
-        Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ns, &helm_release_resource());
+        Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ns, &flux::helm_release());
     match releases.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&release)).await {
         Ok(_) => decisions.push(Decision::new(HELM_RELEASE_READY, true, "Applied", format!("HelmRelease {ns}/{name} is applied"))),
         Err(kube::Error::Api(e)) if e.code == 404 => decisions.push(Decision::new(

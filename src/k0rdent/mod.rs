@@ -3,16 +3,19 @@
 
 pub mod claim_controller;
 pub mod deployment_controller;
+pub mod flux;
 pub mod helm_values;
 pub mod ipam_controller;
 pub mod networks;
 pub mod registry;
+pub mod template_controller;
+pub mod template_status;
 
 use std::sync::Arc;
 
 pub use registry::Providers;
 
-/// Runs the three k0rdent controllers until `shutdown` resolves.
+/// Runs the four k0rdent controllers until `shutdown` resolves.
 pub async fn run(
     client: kube::Client,
     providers: Providers,
@@ -42,6 +45,13 @@ pub async fn run(
         ns,
         signal(),
     );
+    let templates = template_controller::run(
+        Arc::new(template_controller::Context {
+            client: client.clone(),
+        }),
+        ns,
+        signal(),
+    );
     let deployments = deployment_controller::run(
         Arc::new(deployment_controller::Context { client }),
         ns,
@@ -51,5 +61,5 @@ pub async fn run(
         shutdown.await;
         let _ = stop.send(true);
     });
-    futures::join!(claims, ipams, deployments);
+    futures::join!(claims, ipams, templates, deployments);
 }

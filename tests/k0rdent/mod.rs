@@ -2,32 +2,61 @@
 //! InfobloxInstance on a wapi-sim of the test's own for the `ipam-infoblox` provider.
 #![allow(dead_code)]
 
+use ipam_operator::api::cluster_template::HelmChartSourceKind;
 use ipam_operator::api::*;
-use ipam_operator::k0rdent::deployment_controller::helm_release_resource;
+use ipam_operator::k0rdent::flux;
 use ipam_test_support::wapi_sim::Sim;
-use ipam_test_support::{TestNamespace, create, eventually};
+use ipam_test_support::{TestNamespace, capi_crds, create, eventually, flux_crds, install_crds};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube::core::DynamicObject;
+use kube::runtime::events::Reporter;
 use serde_json::json;
 
-/// A valid template, as kcm's template controller would leave it.
+/// A template the operator's template controller finds valid, without Flux running: its
+/// HelmRepository exists, and the HelmChart the controller makes from `chartSpec` is given
+/// the Ready status and artifact source-controller would write (tests/k0rdent_flux.rs runs the
+/// real one). Returns once the template is valid.
 pub async fn template(ns: &TestNamespace) {
+    create(&Api::<DynamicObject>::namespaced_with(ns.client.clone(), &ns.name, &flux::source(HelmChartSourceKind::HelmRepository)),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository", "metadata": {"name": "kcm-templates"},
+               "spec": {"url": "http://127.0.0.1:9/", "interval": "10m"}})).await;
     let api = ns.api::<ClusterTemplate>();
     create(&api, json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterTemplate",
         "metadata": {"name": "vsphere"},
         "spec": {"helm": {"chartSpec": {"chart": "vsphere-standalone-cp", "version": "1.0.42", "interval": "10m0s",
                                         "sourceRef": {"kind": "HelmRepository", "name": "kcm-templates"}}}}}))
     .await;
-    let status = json!({"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterTemplate",
-        "status": {"valid": true, "chartRef": {"kind": "HelmChart", "name": "vsphere", "namespace": ns.name}}});
-    api.patch_status(
-        "vsphere",
-        &PatchParams::apply("kcm-stand-in").force(),
-        &Patch::Apply(&status),
-    )
-    .await
-    .unwrap();
+    let charts =
+        Api::<DynamicObject>::namespaced_with(ns.client.clone(), &ns.name, &flux::helm_chart());
+    let chart = eventually(30, "the template's HelmChart", || async {
+        charts.get_opt("vsphere").await.ok()?
+    })
+    .await;
+    let status = json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+        "status": {"observedGeneration": chart.metadata.generation,
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "ChartPullSucceeded",
+                                   "message": "pulled 'vsphere-standalone-cp' chart with version '1.0.42'",
+                                   "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                   "artifact": {"path": "helmchart/vsphere.tgz", "url": "http://127.0.0.1:9/helmchart/vsphere.tgz",
+                                "revision": "1.0.42", "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "lastUpdateTime": "2026-01-01T00:00:00Z"}}});
+    charts
+        .patch_status(
+            "vsphere",
+            &PatchParams::apply("source-controller-stand-in").force(),
+            &Patch::Apply(&status),
+        )
+        .await
+        .unwrap();
+    eventually(30, "ClusterTemplate vsphere valid", || async {
+        api.get("vsphere")
+            .await
+            .ok()?
+            .status
+            .filter(|s| s.valid)
+            .map(|_| ())
+    })
+    .await;
 }
 
 pub fn deployment(name: &str, ipam: serde_json::Value) -> serde_json::Value {
@@ -48,7 +77,7 @@ pub fn condition(
 }
 
 pub async fn helm_release(ns: &TestNamespace, name: &str) -> Option<DynamicObject> {
-    Api::<DynamicObject>::namespaced_with(ns.client.clone(), &ns.name, &helm_release_resource())
+    Api::<DynamicObject>::namespaced_with(ns.client.clone(), &ns.name, &flux::helm_release())
         .get_opt(name)
         .await
         .unwrap()
@@ -109,6 +138,104 @@ pub async fn switch_provider(ns: &TestNamespace, name: &str, provider: &str) {
             name,
             &PatchParams::default(),
             &Patch::Merge(json!({"spec": {"provider": provider}})),
+        )
+        .await
+        .unwrap();
+}
+
+/// A namespace of the test's own with every CRD the k0rdent flow touches, and the in-cluster
+/// backend and the k0rdent controllers running in-process on it until the sender is dropped.
+pub async fn setup(prefix: &str) -> (TestNamespace, tokio::sync::oneshot::Sender<()>) {
+    let ns = TestNamespace::new(prefix).await;
+    let mut crds = capi_crds();
+    crds.extend(flux_crds());
+    crds.extend(ipam_operator::crds::all());
+    install_crds(&ns.client, &crds).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = futures::FutureExt::shared(async move {
+        let _ = stopped.await;
+    });
+    let config = ipam_in_cluster::Config {
+        namespace: Some(ns.name.clone()),
+        watch_filter: None,
+        concurrency: 8,
+        ..Default::default()
+    };
+    let reporter = Reporter {
+        controller: "ipam-operator-test".into(),
+        instance: Some(ns.name.clone()),
+    };
+    tokio::spawn(ipam_in_cluster::run(
+        ns.client.clone(),
+        config,
+        reporter,
+        shutdown.clone(),
+    ));
+    let providers = ipam_operator::k0rdent::Providers::default()
+        .with(ipam_in_cluster::k0rdent_provider::InClusterProvider)
+        .with(ipam_infoblox::k0rdent_provider::InfobloxProvider);
+    tokio::spawn(ipam_operator::k0rdent::run(
+        ns.client.clone(),
+        providers,
+        Some(ns.name.clone()),
+        shutdown,
+    ));
+    (ns, stop)
+}
+
+/// Both backends: the in-cluster one, and Infoblox against a wapi-sim of the test's own.
+pub async fn setup_both(
+    prefix: &str,
+) -> (
+    TestNamespace,
+    ipam_test_support::wapi_sim::Sim,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (ns, stop) = setup(prefix).await;
+    let sim = infoblox_instance(&ns).await;
+    let config = ipam_infoblox::Config {
+        namespace: Some(ns.name.clone()),
+        secret_namespace: ns.name.clone(),
+        ..Default::default()
+    };
+    let reporter = Reporter {
+        controller: "ipam-operator-test".into(),
+        instance: Some(ns.name.clone()),
+    };
+    let (infoblox_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(ipam_infoblox::run(
+        ns.client.clone(),
+        config,
+        reporter,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    std::mem::forget(infoblox_stop); // runs until the test's runtime ends
+    (ns, sim, stop)
+}
+
+/// Waits until deployment `cd`'s `IPAMReady` says its claim cannot hand out an address for
+/// every machine; returns that condition's (status, message).
+pub async fn short_of_addresses(ns: &TestNamespace, cd: &str) -> (String, String) {
+    eventually(60, "IPAMReady names the shortfall", || async {
+        let cd = ns.api::<ClusterDeployment>().get(cd).await.ok()?;
+        let (status, reason, message) = condition(&cd.status?.conditions, "IPAMReady")?;
+        (reason == "WaitingForClaim" && message.contains("can hand out only"))
+            .then_some((status, message))
+    })
+    .await
+}
+
+/// Gives deployment `cd`'s inline claim the node network `cidr`, as a user editing it would.
+pub async fn set_node_cidr(ns: &TestNamespace, cd: &str, cidr: &str) {
+    ns.api::<ClusterDeployment>()
+        .patch(
+            cd,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"ipamClaim": {"spec": {"nodeNetwork": {"cidr": cidr}}}}}),
+            ),
         )
         .await
         .unwrap();

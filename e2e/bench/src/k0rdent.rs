@@ -83,9 +83,22 @@ pub async fn run(client: &Client, load: &K0rdentLoad) -> anyhow::Result<Report> 
     })
 }
 
-/// The ClusterTemplate every deployment names, marked valid as kcm's template controller
-/// would (it is not part of the benchmark).
+/// The ClusterTemplate every deployment names, made valid by the operator's template
+/// controller: its HelmRepository exists and the HelmChart the controller makes is given the
+/// Ready status and artifact Flux's source-controller would write (fetching a chart is not
+/// part of the benchmark).
 async fn template(client: &Client, namespace: &str) -> anyhow::Result<()> {
+    let repository = kinds::helm_repository();
+    kinds::api(client, namespace, &repository)
+        .create(
+            &PostParams::default(),
+            &kinds::object(
+                &repository,
+                json!({"metadata": {"name": "kcm-templates"},
+                       "spec": {"url": "http://127.0.0.1:9/", "interval": "10m"}}),
+            ),
+        )
+        .await?;
     let kind = kinds::cluster_template();
     let api = kinds::api(client, namespace, &kind);
     let template = kinds::object(
@@ -95,14 +108,32 @@ async fn template(client: &Client, namespace: &str) -> anyhow::Result<()> {
             "sourceRef": {"kind": "HelmRepository", "name": "kcm-templates"}}}}}),
     );
     api.create(&PostParams::default(), &template).await?;
-    let status = json!({"apiVersion": kind.api_version, "kind": kind.kind,
-        "status": {"valid": true, "chartRef": {"kind": "HelmChart", "name": TEMPLATE, "namespace": namespace}}});
-    api.patch_status(
-        TEMPLATE,
-        &PatchParams::apply("kcm-stand-in").force(),
-        &Patch::Apply(&status),
-    )
-    .await?;
+    let charts = kinds::api(client, namespace, &kinds::helm_chart());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let chart = loop {
+        if let Some(chart) = charts.get_opt(TEMPLATE).await? {
+            break chart;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the operator made no HelmChart for ClusterTemplate {TEMPLATE} within 60s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let status = json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+        "status": {"observedGeneration": chart.metadata.generation,
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "ChartPullSucceeded",
+                                   "message": "stand-in for source-controller", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                   "artifact": {"path": "helmchart/t.tgz", "url": "http://127.0.0.1:9/helmchart/t.tgz", "revision": "1.0.42",
+                                "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                                "lastUpdateTime": "2026-01-01T00:00:00Z"}}});
+    charts
+        .patch_status(
+            TEMPLATE,
+            &PatchParams::apply("source-controller-stand-in").force(),
+            &Patch::Apply(&status),
+        )
+        .await?;
     Ok(())
 }
 

@@ -42,6 +42,17 @@ pub fn cluster_deployment() -> ApiResource {
         "clusterdeployments",
     )
 }
+pub fn helm_chart() -> ApiResource {
+    resource("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts")
+}
+pub fn helm_repository() -> ApiResource {
+    resource(
+        "source.toolkit.fluxcd.io",
+        "v1",
+        "HelmRepository",
+        "helmrepositories",
+    )
+}
 pub fn helm_release() -> ApiResource {
     resource(
         "helm.toolkit.fluxcd.io",

@@ -50,10 +50,3 @@ pub fn capi_crds() -> Vec<CustomResourceDefinition> {
     .flat_map(|file| crds_from_yaml(&dir.join(file)))
     .collect()
 }
-
-/// A stand-in for Flux's HelmRelease CRD (`e2e/fixtures/flux`): what ClusterDeployments
-/// create once their IPAM is bound.
-pub fn flux_crds() -> Vec<CustomResourceDefinition> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/flux");
-    crds_from_yaml(&dir.join("helm.toolkit.fluxcd.io_helmreleases.yaml"))
-}

@@ -7,12 +7,14 @@
 
 mod crds;
 mod eventually;
+pub mod flux;
 mod namespace;
 mod objects;
 pub mod wapi_sim;
 
-pub use crds::{capi_crds, crds_from_yaml, flux_crds, install_crds};
+pub use crds::{capi_crds, crds_from_yaml, install_crds};
 pub use eventually::eventually;
+pub use flux::flux_crds;
 pub use namespace::TestNamespace;
 pub use objects::create;
 
