@@ -108,13 +108,22 @@ impl Book {
     ) -> Result<Proposal, AllocateError> {
         let key = claim.engine_key();
         let allocation = self.allocator.allocate(&key, requested)?;
-        if !allocation.newly_allocated {
-            // Held by a record, or by a proposal of this same claim still in flight (one
-            // claim is reconciled by one task at a time, so that one is this caller's).
+        if !allocation.newly_allocated && self.holds(allocation.address, claim) {
             return Ok(Proposal::Held(allocation));
         }
+        // A new address, or one the engine keeps for this claim with no record of the claim
+        // behind it: what a pass that failed left (one claim is reconciled by one task at a
+        // time), or a record of another pool under the same claim name. Only a record
+        // settles it, so it is created (or found to be the claim's) like any other.
         self.pending.insert(allocation.address, key);
         Ok(Proposal::Create(allocation))
+    }
+
+    /// Whether the book has this pool's record of `address` held by `claim` (same uid).
+    fn holds(&self, address: IpAddr, claim: &ClaimIdentity) -> bool {
+        self.records
+            .get(&address)
+            .is_some_and(|r| r.own && r.claim.uid == claim.uid)
     }
 
     /// The record of a proposal was created (or found to be the claim's already).
@@ -153,21 +162,29 @@ impl Book {
     /// The proposal lost: `holder`'s record has the address. The claim gives it up and the
     /// book learns who holds it.
     pub fn refuse(&mut self, address: IpAddr, claim: &ClaimIdentity, holder: Record) {
-        self.abandon(address, claim);
-        let _ = self
-            .allocator
-            .record(&address.to_string(), &holder.claim.engine_key());
         self.records.insert(address, holder);
+        self.abandon(address, claim);
     }
 
-    /// The proposal is given up (its create failed): the address is free again.
+    /// The proposal is given up (its create failed or lost): unless the book has the claim's
+    /// own record of the address, the claim's hold on it goes, and the address goes back to
+    /// the holder the book knows, or is free. (Keeping the hold would let the claim's next
+    /// proposal answer "held" with an address someone else's record has.)
     pub fn abandon(&mut self, address: IpAddr, claim: &ClaimIdentity) {
         self.pending.remove(&address);
         let key = claim.engine_key();
-        if self.allocator.owner_of(address) == Some(key.as_str())
-            && !self.records.contains_key(&address)
-        {
-            self.allocator.release_address(address);
+        if self.allocator.owner_of(address) != Some(key.as_str()) || self.holds(address, claim) {
+            return;
+        }
+        self.allocator.release_address(address);
+        if let Some(holder) = self.records.get(&address) {
+            let holder_key = holder.claim.engine_key();
+            // A record of another pool under this same claim name would give the address
+            // straight back to this claim's key: the book leaves it free, and the record
+            // refuses it again should it be proposed.
+            if holder_key != key {
+                let _ = self.allocator.record(&address.to_string(), &holder_key);
+            }
         }
     }
 
@@ -312,5 +329,36 @@ mod tests {
             ip("10.0.0.1")
         );
         assert_eq!(book.counts().used, 1);
+    }
+
+    #[test]
+    fn an_address_adopted_by_another_claim_mid_proposal_is_never_held() {
+        // Claim a's proposal of 10.0.0.1 is in flight when claim b's address object (written
+        // by another replica) is adopted with the same address; a's create then loses.
+        let (mut book, _) = Book::new(pool(), [], HashMap::new());
+        let a = created(book.propose(&claim("a"), None).unwrap());
+        book.adopt(a, record("b"));
+        book.refuse(a, &claim("a"), record("b"));
+        let next = book.propose(&claim("a"), None).unwrap();
+        assert!(
+            matches!(&next, Proposal::Create(x) if x.address != a),
+            "a must not be told it holds b's address: {next:?}"
+        );
+        assert_eq!(book.held_by(&claim("b")), Some(a));
+    }
+
+    #[test]
+    fn a_hold_without_the_claims_record_is_created_not_held() {
+        // Another pool's record under the same claim name: the engine keeps the address for
+        // the name, but this pool has no record of it.
+        let foreign = Record {
+            own: false,
+            ..record("a")
+        };
+        let (mut book, _) = Book::new(pool(), [(ip("10.0.0.1"), foreign)], HashMap::new());
+        assert!(matches!(
+            book.propose(&claim("a"), None).unwrap(),
+            Proposal::Create(_)
+        ));
     }
 }
