@@ -425,7 +425,7 @@ async fn metrics_from_the_first_scrape_and_after_real_flows() {
     // kcm's own gauges of the same claim, under kcm's names and labels.
     let kcm = |metric: &str| {
         format!(
-            "kcm_ipam_{metric}{{ipam_kind=\"in-cluster\",ipam_namespace=\"{n}\",ipam_name=\"net\"}}"
+            "kcm_ipam_{metric}{{ipam_kind=\"ClusterIPAM\",ipam_namespace=\"{n}\",ipam_name=\"net\"}}"
         )
     };
     let text = until(port, &kcm("claims_bound"), |v| v == 1.0).await;

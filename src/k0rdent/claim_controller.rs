@@ -36,14 +36,9 @@ pub async fn reconcile(claim: Arc<ClusterIPAMClaim>, ctx: Arc<Context>) -> Resul
         source,
     };
     let kcm = |deleting, bound| {
-        let provider = serde_json::to_value(claim.spec.provider).unwrap_or_default();
-        ipam_kube_support::metrics::get().kcm.claim(
-            provider.as_str().unwrap_or_default(),
-            &ns,
-            &name,
-            deleting,
-            bound,
-        );
+        ipam_kube_support::metrics::get()
+            .kcm
+            .claim(&ns, &name, deleting, bound);
     };
     let bound_now = claim.status.as_ref().is_some_and(|s| s.bound);
     if claim.meta().deletion_timestamp.is_some() {

@@ -4,17 +4,17 @@
 //! - `kcm_ipam_claim_use`: 1 while a ClusterIPAMClaim exists and is not being deleted;
 //! - `kcm_ipam_claims_bound`: 1 while it is bound (`status.bound`), else 0;
 //!
-//! both labelled `ipam_kind` (the claim's provider, e.g. `in-cluster`), `ipam_namespace` and
-//! `ipam_name`. As in kcm a claim being deleted reads 0 on both; once it is gone its series go
-//! too (kcm keeps them at 0 forever), and a provider switch moves them to the new `ipam_kind`.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! labelled as kcm labels them: `ipam_kind` is always `ClusterIPAM` (kcm's kind constant, not
+//! the provider), `ipam_namespace` and `ipam_name` the ClusterIPAM's (the claim's own name).
+//! As in kcm, a claim being deleted, or gone, reads 0 on both and its series stay.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+/// The `ipam_kind` kcm writes on both gauges.
+const IPAM_KIND: &str = "ClusterIPAM";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KcmLabels {
@@ -26,8 +26,6 @@ pub struct KcmLabels {
 pub struct KcmMetrics {
     claim_use: Family<KcmLabels, Gauge>,
     claims_bound: Family<KcmLabels, Gauge>,
-    /// The `ipam_kind` each claim was last recorded under, by (namespace, name).
-    kinds: Mutex<HashMap<(String, String), String>>,
 }
 
 impl KcmMetrics {
@@ -35,33 +33,23 @@ impl KcmMetrics {
         let m = KcmMetrics {
             claim_use: Family::default(),
             claims_bound: Family::default(),
-            kinds: Mutex::default(),
         };
         registry.register(
             "ipam_claim_use",
-            "1 while a ClusterIPAMClaim exists and is not being deleted (kcm's gauge)",
+            "Number of IPAM claims currently in use (kcm's gauge)",
             m.claim_use.clone(),
         );
         registry.register(
             "ipam_claims_bound",
-            "1 while a ClusterIPAMClaim is bound, else 0 (kcm's gauge)",
+            "Number of IPAM claims which are bound (kcm's gauge)",
             m.claims_bound.clone(),
         );
         m
     }
 
     /// Records a claim as its controller last saw it.
-    pub fn claim(&self, provider: &str, namespace: &str, name: &str, deleting: bool, bound: bool) {
-        let key = (namespace.to_string(), name.to_string());
-        let previous = self
-            .kinds
-            .lock()
-            .expect("kcm kinds lock")
-            .insert(key, provider.to_string());
-        if let Some(old) = previous.filter(|old| old != provider) {
-            self.remove(&labels(&old, namespace, name));
-        }
-        let labels = labels(provider, namespace, name);
+    pub fn claim(&self, namespace: &str, name: &str, deleting: bool, bound: bool) {
+        let labels = labels(namespace, name);
         self.claim_use
             .get_or_create(&labels)
             .set(i64::from(!deleting));
@@ -70,23 +58,15 @@ impl KcmMetrics {
             .set(i64::from(bound && !deleting));
     }
 
-    /// The claim is gone: its series go with it.
+    /// The claim is gone: both gauges read 0, as kcm leaves them.
     pub(super) fn forget(&self, namespace: &str, name: &str) {
-        let key = (namespace.to_string(), name.to_string());
-        if let Some(kind) = self.kinds.lock().expect("kcm kinds lock").remove(&key) {
-            self.remove(&labels(&kind, namespace, name));
-        }
-    }
-
-    fn remove(&self, labels: &KcmLabels) {
-        self.claim_use.remove(labels);
-        self.claims_bound.remove(labels);
+        self.claim(namespace, name, true, false);
     }
 }
 
-fn labels(kind: &str, namespace: &str, name: &str) -> KcmLabels {
+fn labels(namespace: &str, name: &str) -> KcmLabels {
     KcmLabels {
-        ipam_kind: kind.to_string(),
+        ipam_kind: IPAM_KIND.to_string(),
         ipam_namespace: namespace.to_string(),
         ipam_name: name.to_string(),
     }
@@ -104,34 +84,39 @@ mod tests {
     }
 
     #[test]
-    fn names_labels_and_a_provider_switch() {
+    fn kcm_names_labels_and_values() {
         let mut registry = Registry::default();
         let m = KcmMetrics::register(registry.sub_registry_with_prefix("kcm"));
-        m.claim("in-cluster", "ns", "c", false, false);
+        let series = |metric: &str, value: u8| {
+            format!(
+                "kcm_ipam_{metric}{{ipam_kind=\"ClusterIPAM\",ipam_namespace=\"ns\",ipam_name=\"c\"}} {value}"
+            )
+        };
+        m.claim("ns", "c", false, false);
         let text = scrape(&m, &registry);
-        assert!(text.contains(
-            "kcm_ipam_claim_use{ipam_kind=\"in-cluster\",ipam_namespace=\"ns\",ipam_name=\"c\"} 1"
-        ), "{text}");
-        assert!(text.contains(
-            "kcm_ipam_claims_bound{ipam_kind=\"in-cluster\",ipam_namespace=\"ns\",ipam_name=\"c\"} 0"
-        ), "{text}");
+        assert!(text.contains(&series("claim_use", 1)), "{text}");
+        assert!(text.contains(&series("claims_bound", 0)), "{text}");
 
-        m.claim("ipam-infoblox", "ns", "c", false, true);
+        m.claim("ns", "c", false, true);
+        let text = scrape(&m, &registry);
+        assert!(text.contains(&series("claims_bound", 1)), "{text}");
+
+        m.claim("ns", "c", true, true);
         let text = scrape(&m, &registry);
         assert!(
-            !text.contains("ipam_kind=\"in-cluster\""),
-            "old kind's series gone: {text}"
+            text.contains(&series("claim_use", 0)),
+            "deleting reads 0: {text}"
         );
-        assert!(text.contains(
-            "kcm_ipam_claims_bound{ipam_kind=\"ipam-infoblox\",ipam_namespace=\"ns\",ipam_name=\"c\"} 1"
-        ), "{text}");
+        assert!(
+            text.contains(&series("claims_bound", 0)),
+            "deleting reads 0: {text}"
+        );
 
-        m.claim("ipam-infoblox", "ns", "c", true, true);
-        let text = scrape(&m, &registry);
-        assert!(text.contains(
-            "kcm_ipam_claim_use{ipam_kind=\"ipam-infoblox\",ipam_namespace=\"ns\",ipam_name=\"c\"} 0"
-        ), "deleting reads 0: {text}");
         m.forget("ns", "c");
-        assert!(!scrape(&m, &registry).contains("ipam_name=\"c\""));
+        let text = scrape(&m, &registry);
+        assert!(
+            text.contains(&series("claim_use", 0)),
+            "gone stays at 0: {text}"
+        );
     }
 }
