@@ -724,10 +724,7 @@ where
         Api::<GlobalInClusterIPPool>::all(client.clone()),
         config.watcher(),
     );
-    let (addresses, address_changes) = caches.reflect(
-        config.api::<IPAddress>(&client),
-        ipam_kube_support::scope::bulk_watcher(),
-    );
+    let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
     let mut ready = vec![
         caches.ready::<InClusterIPPool>(),
         caches.ready::<GlobalInClusterIPPool>(),
@@ -736,10 +733,8 @@ where
     let (metal3, metal3_changes) = if config.metal3 {
         let (pools, pool_changes) =
             caches.reflect(config.api::<metal3::api::IPPool>(&client), config.watcher());
-        let (addresses, address_changes) = caches.reflect(
-            config.api::<metal3::api::IPAddress>(&client),
-            ipam_kube_support::scope::bulk_watcher(),
-        );
+        let (addresses, address_changes) =
+            caches.reflect_bulk(config.api::<metal3::api::IPAddress>(&client));
         ready.extend([
             caches.ready::<metal3::api::IPPool>(),
             caches.ready::<metal3::api::IPAddress>(),

@@ -274,10 +274,7 @@ where
         released,
     } = parts;
     let namespaced = P::KIND == crate::api::InClusterIPPool::KIND;
-    let (addresses, address_changes) = caches.reflect(
-        config.api::<IPAddress>(&client),
-        ipam_kube_support::scope::bulk_watcher(),
-    );
+    let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
     let caches_ready = stores::CachesReady::spawn(vec![caches.ready::<IPAddress>()]);
     let ctx = Arc::new(Context {
         client,

@@ -75,6 +75,22 @@ impl Caches {
         (shared.store.clone(), changes)
     }
 
+    /// [`Caches::reflect`] for a kind with one object per claim or per address: its first
+    /// list comes in pages of [`LIST_PAGE`](ipam_kube_support::scope::LIST_PAGE).
+    pub fn reflect_bulk<K>(
+        &self,
+        api: Api<K>,
+    ) -> (
+        Store<K>,
+        impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    )
+    where
+        K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+        K::DynamicType: Eq + Hash + Clone + Default + Send + Sync,
+    {
+        self.reflect(api, ipam_kube_support::scope::bulk_watcher())
+    }
+
     fn watch<K>(&self, api: Api<K>, config: watcher::Config) -> Shared<K>
     where
         K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,

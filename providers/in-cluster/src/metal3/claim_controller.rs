@@ -503,14 +503,9 @@ where
     S: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
     let (pools, pool_changes) = caches.reflect(config.api::<IPPool>(&client), config.watcher());
-    let (addresses, address_changes) = caches.reflect(
-        config.api::<IPAddress>(&client),
-        ipam_kube_support::scope::bulk_watcher(),
-    );
-    let (capi_addresses, capi_changes) = caches.reflect(
-        config.api::<capi::IPAddress>(&client),
-        ipam_kube_support::scope::bulk_watcher(),
-    );
+    let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
+    let (capi_addresses, capi_changes) =
+        caches.reflect_bulk(config.api::<capi::IPAddress>(&client));
     let caches_ready = stores::CachesReady::spawn(vec![
         caches.ready::<IPPool>(),
         caches.ready::<IPAddress>(),

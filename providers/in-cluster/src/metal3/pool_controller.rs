@@ -328,18 +328,10 @@ pub fn run<S>(
 where
     S: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
-    let (addresses, address_changes) = caches.reflect(
-        config.api::<IPAddress>(&client),
-        ipam_kube_support::scope::bulk_watcher(),
-    );
-    let (capi_addresses, capi_changes) = caches.reflect(
-        config.api::<capi::IPAddress>(&client),
-        ipam_kube_support::scope::bulk_watcher(),
-    );
-    let (claims, claim_changes) = caches.reflect(
-        config.api::<IPClaim>(&client),
-        ipam_kube_support::scope::bulk_watcher(),
-    );
+    let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
+    let (capi_addresses, capi_changes) =
+        caches.reflect_bulk(config.api::<capi::IPAddress>(&client));
+    let (claims, claim_changes) = caches.reflect_bulk(config.api::<IPClaim>(&client));
     let caches_ready = stores::CachesReady::spawn(vec![
         caches.ready::<IPAddress>(),
         caches.ready::<capi::IPAddress>(),
