@@ -5,6 +5,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 TESTENV="$ROOT/target/testenv"
+# Incremental caches only pay off across edits; for a run of every test they add some 20 GB
+# to target/ (one per test binary) and filled this machine's disk once. Set it to 1 to keep
+# them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
