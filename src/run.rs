@@ -19,7 +19,7 @@ pub struct RunArgs {
     #[arg(long, env = "IPAM_WATCH_FILTER")]
     pub watch_filter: Option<String>,
     /// Reconciles in flight per controller.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, env = "IPAM_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
     /// Name this instance reports in events (defaults to the host name).
     #[arg(long, env = "POD_NAME")]
