@@ -2,6 +2,7 @@
 //!
 //! - `ipam.cluster.x-k8s.io/v1alpha2` InClusterIPPool and GlobalInClusterIPPool: served here,
 //!   schema-compatible with cluster-api-ipam-provider-in-cluster.
+//!   Their v1alpha1 shape (`v1alpha1.rs`) is served too, converted by `crate::conversion`.
 //! - `ipam.cluster.x-k8s.io/v1beta2` IPAddressClaim and IPAddress: owned by Cluster API;
 //!   this crate only reads and writes them.
 //! - AddressAllocation: this operator's own record that makes an address impossible to hand
@@ -10,6 +11,7 @@
 pub mod allocation;
 pub mod capi;
 pub mod pool;
+pub mod v1alpha1;
 
 pub use allocation::{AddressAllocation, AddressAllocationSpec};
 pub use capi::{IPAddress, IPAddressClaim, IPAddressClaimSpec, IPAddressSpec, PoolReference};
