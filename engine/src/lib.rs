@@ -51,6 +51,7 @@ pub use pool::{
 pub use prefix::{Block, PrefixAllocator, PrefixExhausted, PrefixPool, PrefixPoolError};
 pub use syntax::{AddressEntry, Cidr};
 pub use validate::{
-    Overlap, StrandedAddresses, overlap, stranded_addresses, validate_in_cluster,
-    validate_metal3_create, validate_metal3_update,
+    DEFAULT_ALLOCATION_PREFIX_LENGTH, Overlap, PrefixSpec, StrandedAddresses, non_allocatable,
+    non_allocatable_message, overlap, stranded_addresses, validate_in_cluster,
+    validate_metal3_create, validate_metal3_update, validate_prefix_pool,
 };
