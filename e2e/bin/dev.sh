@@ -136,6 +136,8 @@ YAML
       'metadata: {name: ipam-operator}' 'webhooks:'
     webhook inclusterippool inclusterippools
     webhook globalinclusterippool globalinclusterippools
+    webhook inclusterprefixpool inclusterprefixpools
+    webhook globalinclusterprefixpool globalinclusterprefixpools
     metal3_webhook ippool ippools
     metal3_webhook ipclaim ipclaims
     metal3_webhook ipaddress ipaddresses

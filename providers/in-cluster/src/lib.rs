@@ -41,6 +41,8 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
             GlobalInClusterIPPool::crd(),
             api::v1alpha1::GlobalInClusterIPPool::crd(),
         ),
+        api::InClusterPrefixPool::crd(),
+        api::GlobalInClusterPrefixPool::crd(),
         AddressAllocation::crd(),
         metal3::api::IPPool::crd(),
         metal3::api::IPClaim::crd(),

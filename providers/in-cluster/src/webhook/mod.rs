@@ -10,6 +10,7 @@
 
 mod lookup;
 pub mod metal3;
+pub mod prefix;
 pub mod rules;
 
 use axum::Router;
@@ -21,7 +22,9 @@ use kube::core::conversion::{ConversionRequest, ConversionResponse, ConversionRe
 use kube::core::{DynamicObject, Status};
 use kube::{Client, ResourceExt};
 
-use crate::api::{GROUP, GlobalInClusterIPPool, InClusterIPPool};
+use crate::api::{
+    GROUP, GlobalInClusterIPPool, GlobalInClusterPrefixPool, InClusterIPPool, InClusterPrefixPool,
+};
 use crate::pool_key::PoolKey;
 use crate::pool_object::PoolObject;
 
@@ -38,8 +41,29 @@ pub fn router(client: Client) -> Router {
         .route(metal3::POOL_PATH, post(handle_metal3_pool))
         .route(metal3::CLAIM_PATH, post(handle_metal3_claim))
         .route(metal3::ADDRESS_PATH, post(handle_metal3_address))
+        .route(
+            prefix::IN_CLUSTER_PATH,
+            post(handle_prefix::<InClusterPrefixPool>),
+        )
+        .route(
+            prefix::GLOBAL_PATH,
+            post(handle_prefix::<GlobalInClusterPrefixPool>),
+        )
         .route(CONVERT_PATH, post(handle_convert))
         .with_state(client)
+}
+
+async fn handle_prefix<P>(
+    State(client): State<Client>,
+    Json(review): Json<AdmissionReview<P>>,
+) -> Json<AdmissionReview<DynamicObject>>
+where
+    P: prefix::PrefixPoolObject + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    answer(review, |request| async move {
+        prefix::admit(&client, &request).await
+    })
+    .await
 }
 
 async fn handle_convert(Json(review): Json<ConversionReview>) -> Json<ConversionReview> {
