@@ -12,6 +12,7 @@
 
 pub mod allocation;
 pub mod capi;
+mod kinds;
 pub mod pool;
 pub mod prefix_pool;
 pub mod v1alpha1;

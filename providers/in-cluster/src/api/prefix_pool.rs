@@ -6,13 +6,8 @@
 //! Served: the CRDs and their admission webhook (`crate::webhook::prefix`). Not yet: the claim
 //! path (a claim naming one of these pools gets nothing) and the pool's status counts.
 
-// Each `printcolumn(...)` of the kube derive repeats `type_`; clippy reads that as a duplicate.
-#![allow(clippy::duplicated_attributes)]
-
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
-
-use super::pool::PoolStatus;
 
 /// The prefix pool definition shared by both kinds.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -37,6 +32,17 @@ pub struct PrefixPoolSpec {
     pub excluded_prefixes: Vec<String>,
 }
 
+impl Default for PrefixPoolSpec {
+    fn default() -> Self {
+        PrefixPoolSpec {
+            prefixes: Vec::new(),
+            allocation_prefix_length: default_length(),
+            gateway: None,
+            excluded_prefixes: Vec::new(),
+        }
+    }
+}
+
 fn default_length() -> i32 {
     ipam_engine::DEFAULT_ALLOCATION_PREFIX_LENGTH as i32
 }
@@ -53,83 +59,20 @@ impl PrefixPoolSpec {
     }
 }
 
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[kube(
-    group = "ipam.cluster.x-k8s.io",
-    version = "v1alpha2",
-    kind = "InClusterPrefixPool",
-    namespaced,
-    status = "PoolStatus",
-    category = "cluster-api",
-    label("clusterctl.cluster.x-k8s.io/move-hierarchy", ""),
-    label("cluster.x-k8s.io/v1beta1", "v1alpha2"),
-    label("cluster.x-k8s.io/v1beta2", "v1alpha2"),
-    printcolumn(
-        name = "Prefixes",
-        type_ = "string",
-        json_path = ".spec.prefixes",
-        description = "List of prefixes to allocate sub-prefixes from"
-    ),
-    printcolumn(
-        name = "Total",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.total",
-        description = "Count of allocatable sub-prefixes in the pool"
-    ),
-    printcolumn(
-        name = "Free",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.free",
-        description = "Count of unallocated sub-prefixes in the pool"
-    ),
-    printcolumn(
-        name = "Used",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.used",
-        description = "Count of allocated sub-prefixes in the pool"
-    )
-)]
-pub struct InClusterPrefixPoolSpec {
-    #[serde(flatten)]
-    pub pool: PrefixPoolSpec,
-}
-
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[kube(
-    group = "ipam.cluster.x-k8s.io",
-    version = "v1alpha2",
-    kind = "GlobalInClusterPrefixPool",
-    status = "PoolStatus",
-    category = "cluster-api",
-    label("clusterctl.cluster.x-k8s.io/move-hierarchy", ""),
-    label("cluster.x-k8s.io/v1beta1", "v1alpha2"),
-    label("cluster.x-k8s.io/v1beta2", "v1alpha2"),
-    printcolumn(
-        name = "Prefixes",
-        type_ = "string",
-        json_path = ".spec.prefixes",
-        description = "List of prefixes to allocate sub-prefixes from"
-    ),
-    printcolumn(
-        name = "Total",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.total",
-        description = "Count of allocatable sub-prefixes in the pool"
-    ),
-    printcolumn(
-        name = "Free",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.free",
-        description = "Count of unallocated sub-prefixes in the pool"
-    ),
-    printcolumn(
-        name = "Used",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.used",
-        description = "Count of allocated sub-prefixes in the pool"
-    )
-)]
-pub struct GlobalInClusterPrefixPoolSpec {
-    #[serde(flatten)]
-    pub pool: PrefixPoolSpec,
+super::kinds::pool_kinds! {
+    version: "v1alpha2",
+    pool: PrefixPoolSpec,
+    namespaced: "InClusterPrefixPool" => InClusterPrefixPoolSpec,
+    global: "GlobalInClusterPrefixPool" => GlobalInClusterPrefixPoolSpec,
+    flags: [],
+    columns: [
+        printcolumn(name = "Prefixes", type_ = "string", json_path = ".spec.prefixes",
+            description = "List of prefixes to allocate sub-prefixes from"),
+    ],
+    namespaced_columns: [],
+    counts: [
+        "Count of allocatable sub-prefixes in the pool",
+        "Count of unallocated sub-prefixes in the pool",
+        "Count of allocated sub-prefixes in the pool",
+    ],
 }

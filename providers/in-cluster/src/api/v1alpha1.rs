@@ -6,13 +6,8 @@
 //! The fields are upstream's: a Go string left empty means "unset", so they are plain strings
 //! that are left out when empty, as Go's `omitempty` writes them.
 
-// Each `printcolumn(...)` of the kube derive repeats `type_`; clippy reads that as a duplicate.
-#![allow(clippy::duplicated_attributes)]
-
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
-
-use super::pool::PoolStatus;
 
 /// The v1alpha1 pool definition shared by both kinds.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -52,115 +47,29 @@ fn is_zero(n: &i32) -> bool {
     *n == 0
 }
 
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "ipam.cluster.x-k8s.io",
-    version = "v1alpha1",
-    kind = "InClusterIPPool",
-    namespaced,
-    status = "PoolStatus",
-    category = "cluster-api",
-    deprecated,
-    label("clusterctl.cluster.x-k8s.io/move-hierarchy", ""),
-    label("cluster.x-k8s.io/v1beta1", "v1alpha2"),
-    label("cluster.x-k8s.io/v1beta2", "v1alpha2"),
-    printcolumn(
-        name = "Subnet",
-        type_ = "string",
-        json_path = ".spec.subnet",
-        description = "Subnet to allocate IPs from"
-    ),
-    printcolumn(
-        name = "First",
-        type_ = "string",
-        json_path = ".spec.start",
-        description = "First address of the range to allocate from"
-    ),
-    printcolumn(
-        name = "Last",
-        type_ = "string",
-        json_path = ".spec.end",
-        description = "Last address of the range to allocate from"
-    ),
-    printcolumn(
-        name = "Addresses",
-        type_ = "string",
-        json_path = ".spec.addresses",
-        description = "List of addresses, within the subnet, to allocate from"
-    ),
-    printcolumn(
-        name = "Total",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.total",
-        description = "Count of IPs configured for the pool"
-    ),
-    printcolumn(
-        name = "Free",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.free",
-        description = "Count of unallocated IPs in the pool"
-    ),
-    printcolumn(
-        name = "Used",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.used",
-        description = "Count of allocated IPs in the pool"
-    )
-)]
-pub struct InClusterIPPoolSpec {
-    #[serde(flatten)]
-    pub pool: PoolSpecV1alpha1,
-}
-
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "ipam.cluster.x-k8s.io",
-    version = "v1alpha1",
-    kind = "GlobalInClusterIPPool",
-    status = "PoolStatus",
-    category = "cluster-api",
-    deprecated,
-    label("clusterctl.cluster.x-k8s.io/move-hierarchy", ""),
-    label("cluster.x-k8s.io/v1beta1", "v1alpha2"),
-    label("cluster.x-k8s.io/v1beta2", "v1alpha2"),
-    printcolumn(
-        name = "Subnet",
-        type_ = "string",
-        json_path = ".spec.subnet",
-        description = "Subnet to allocate IPs from"
-    ),
-    printcolumn(
-        name = "First",
-        type_ = "string",
-        json_path = ".spec.start",
-        description = "First address of the range to allocate from"
-    ),
-    printcolumn(
-        name = "Last",
-        type_ = "string",
-        json_path = ".spec.end",
-        description = "Last address of the range to allocate from"
-    ),
-    printcolumn(
-        name = "Total",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.total",
-        description = "Count of IPs configured for the pool"
-    ),
-    printcolumn(
-        name = "Free",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.free",
-        description = "Count of unallocated IPs in the pool"
-    ),
-    printcolumn(
-        name = "Used",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.used",
-        description = "Count of allocated IPs in the pool"
-    )
-)]
-pub struct GlobalInClusterIPPoolSpec {
-    #[serde(flatten)]
-    pub pool: PoolSpecV1alpha1,
+// Upstream's First and Last columns read `.spec.first` and `.spec.last`, which do not exist;
+// these read the fields.
+super::kinds::pool_kinds! {
+    version: "v1alpha1",
+    pool: PoolSpecV1alpha1,
+    namespaced: "InClusterIPPool" => InClusterIPPoolSpec,
+    global: "GlobalInClusterIPPool" => GlobalInClusterIPPoolSpec,
+    flags: [deprecated],
+    columns: [
+        printcolumn(name = "Subnet", type_ = "string", json_path = ".spec.subnet",
+            description = "Subnet to allocate IPs from"),
+        printcolumn(name = "First", type_ = "string", json_path = ".spec.start",
+            description = "First address of the range to allocate from"),
+        printcolumn(name = "Last", type_ = "string", json_path = ".spec.end",
+            description = "Last address of the range to allocate from"),
+    ],
+    namespaced_columns: [
+        printcolumn(name = "Addresses", type_ = "string", json_path = ".spec.addresses",
+            description = "List of addresses, within the subnet, to allocate from"),
+    ],
+    counts: [
+        "Count of IPs configured for the pool",
+        "Count of unallocated IPs in the pool",
+        "Count of allocated IPs in the pool",
+    ],
 }

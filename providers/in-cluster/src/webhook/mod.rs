@@ -185,7 +185,7 @@ pub async fn admit<P: PoolObject>(client: &Client, request: &AdmissionRequest<P>
     rules::pool_kind(&request.kind, &request.operation)?;
     match request.operation {
         Operation::Create | Operation::Update => admit_write(client, request).await,
-        Operation::Delete => admit_delete(client, request).await,
+        Operation::Delete => admit_delete(client, request, |name| key(request, name)).await,
         Operation::Connect => Ok(Vec::new()),
     }
 }
@@ -217,7 +217,12 @@ async fn admit_write<P: PoolObject>(client: &Client, request: &AdmissionRequest<
     Ok(warnings)
 }
 
-async fn admit_delete<P: PoolObject>(client: &Client, request: &AdmissionRequest<P>) -> Verdict {
+/// Upstream's delete rule for a pool of any kind, `key` naming the pool from its name.
+async fn admit_delete<K: kube::Resource>(
+    client: &Client,
+    request: &AdmissionRequest<K>,
+    key: impl Fn(&str) -> PoolKey,
+) -> Verdict {
     let pool = request
         .old_object
         .as_ref()
@@ -225,7 +230,7 @@ async fn admit_delete<P: PoolObject>(client: &Client, request: &AdmissionRequest
     if rules::delete_unchecked(pool.annotations()) {
         return Ok(Vec::new());
     }
-    let in_use = lookup::addresses(client, &key(request, &pool.name_any())).await?;
+    let in_use = lookup::addresses(client, &key(&pool.name_any())).await?;
     rules::deletable(&in_use)?;
     Ok(Vec::new())
 }

@@ -4,9 +4,7 @@
 //! delete (no IPAddress left, unless the skip or move annotation says otherwise). Upstream's
 //! defaulting webhook is not needed: the schema defaults `allocationPrefixLength` to 64.
 
-use ipam_engine::{
-    PrefixPool, SpecError, non_allocatable, non_allocatable_message, validate_prefix_pool,
-};
+use ipam_engine::{PrefixPool, non_allocatable, non_allocatable_message, validate_prefix_pool};
 use ipam_kube_support::webhook::{Denial, Verdict};
 use kube::ResourceExt;
 use kube::core::admission::{AdmissionRequest, Operation};
@@ -80,18 +78,7 @@ pub async fn admit<P: PrefixPoolObject>(
             }
             Ok(warnings)
         }
-        Operation::Delete => {
-            let pool = request
-                .old_object
-                .as_ref()
-                .ok_or_else(|| Denial::bad_request("the admission request has no old object"))?;
-            if rules::delete_unchecked(pool.annotations()) {
-                return Ok(Vec::new());
-            }
-            let in_use = lookup::addresses(client, &key(&pool.name_any())).await?;
-            rules::deletable(&in_use)?;
-            Ok(Vec::new())
-        }
+        Operation::Delete => super::admit_delete(client, request, key).await,
         Operation::Connect => Ok(Vec::new()),
     }
 }
@@ -104,18 +91,9 @@ pub fn checked(
     spec: &PrefixPoolSpec,
 ) -> Result<(PrefixPool, Vec<String>), Denial> {
     let engine = spec.engine();
-    let validation = validate_prefix_pool(&engine);
-    if !validation.is_valid() {
-        return Err(rules::invalid_in(GROUP, kind, name, &validation.errors));
-    }
-    let pool = PrefixPool::from_spec(&engine)
-        .map_err(|SpecError(errors)| rules::invalid_in(GROUP, kind, name, &errors))?;
-    let warnings = validation
-        .warnings
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    Ok((pool, warnings))
+    rules::validated(kind, name, validate_prefix_pool(&engine), || {
+        PrefixPool::from_spec(&engine)
+    })
 }
 
 /// Upstream's update rule: every allocation in use stays one the pool hands out (400).
