@@ -36,6 +36,21 @@ async fn the_charts_service_account_can_do_a_full_allocation_flow() {
         "secrets only with the Infoblox backend"
     );
     assert!(!can("delete", "ipaddressclaims.ipam.cluster.x-k8s.io"));
+    // It points the pool CRDs' conversion webhook at its own Service, and may patch no
+    // other CRD.
+    let crd = |name: &str| format!("customresourcedefinitions.apiextensions.k8s.io/{name}");
+    for pool in ["inclusterippools", "globalinclusterippools"] {
+        assert!(can("patch", &crd(&format!("{pool}.ipam.cluster.x-k8s.io"))));
+    }
+    assert!(!can("patch", &crd("ipaddresses.ipam.cluster.x-k8s.io")));
+    let deployment = chart::template(&ns.name, &ns.name, &["deployment.yaml"], &[]);
+    assert!(
+        deployment.contains(&format!(
+            "- --conversion-service={0}/{0}-ipam-operator-webhook",
+            ns.name
+        )),
+        "{deployment}"
+    );
 
     let operator = chart::operator(&ns.name, &user, &controllers);
 

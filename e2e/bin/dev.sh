@@ -25,6 +25,7 @@ up() {
   cargo build --locked --bin ipam-operator
   e2e/bin/control-plane.sh start "$DEV/control-plane"
   cp "$DEV/control-plane/kubeconfig" "$DEV/kubeconfig"
+  unpoint_conversion
   # The operator's own CRDs, and the kinds it consumes that Cluster API and Flux install in a
   # real management cluster (Flux's are the pinned controllers' own).
   for crds in crds/ e2e/fixtures/capi/ "$(cat "$DEV/flux-dir")/crds/"; do
@@ -34,7 +35,8 @@ up() {
   stop_operator
   start_flux
   KUBECONFIG="$DEV/kubeconfig" nohup ./target/debug/ipam-operator run \
-    --webhook-port "$WEBHOOK_PORT" --webhook-cert-dir "$WEBHOOK_CERTS" >"$DEV/operator.log" 2>&1 &
+    --webhook-port "$WEBHOOK_PORT" --webhook-cert-dir "$WEBHOOK_CERTS" \
+    --conversion-url "https://127.0.0.1:$WEBHOOK_PORT" >"$DEV/operator.log" 2>&1 &
   echo $! > "$DEV/operator.pid"
   wait_for_webhook
   register_webhook
@@ -62,6 +64,17 @@ wait_for_webhook() {
   echo "the operator's webhook does not answer on port $WEBHOOK_PORT; its log:" >&2
   tail -n 20 "$DEV/operator.log" >&2
   exit 1
+}
+
+# The operator points the pool CRDs' conversion webhook at its URL (--conversion-url). On a
+# control plane still running from an earlier `make up`, give them back the generated Service
+# first: re-applying crds/ would otherwise name both a URL and a Service, which is refused.
+unpoint_conversion() {
+  local crd
+  for crd in inclusterippools globalinclusterippools; do
+    kubectl get crd "$crd.ipam.cluster.x-k8s.io" >/dev/null 2>&1 || continue
+    kubectl patch crd "$crd.ipam.cluster.x-k8s.io" --type=merge -p '{"spec":{"conversion":{"webhook":{"clientConfig":{"url":null,"service":{"namespace":"ipam-system","name":"ipam-operator-webhook","path":"/convert","port":443}}}}}}' >/dev/null
+  done
 }
 
 # /readyz answers 200 once every cache the controllers read has synced.
@@ -123,6 +136,8 @@ YAML
       'metadata: {name: ipam-operator}' 'webhooks:'
     webhook inclusterippool inclusterippools
     webhook globalinclusterippool globalinclusterippools
+    webhook inclusterprefixpool inclusterprefixpools
+    webhook globalinclusterprefixpool globalinclusterprefixpools
     metal3_webhook ippool ippools
     metal3_webhook ipclaim ipclaims
     metal3_webhook ipaddress ipaddresses

@@ -100,6 +100,40 @@ pub enum Violation {
     #[error("provided address belongs to a different subnet than others")]
     DifferentSubnet,
 
+    /// in-cluster prefix pools: `spec.prefixes` is empty.
+    #[error("prefixes is required")]
+    PrefixesRequired,
+    /// in-cluster prefix pools: the block length is outside 1..=128.
+    #[error("allocationPrefixLength must be between 1 and 128")]
+    AllocationLengthRange,
+    /// in-cluster prefix pools: a prefix does not parse (upstream's words, which name IPv6
+    /// although IPv4 prefixes are taken here); the source says why.
+    #[error("provided entry is not a valid IPv6 CIDR")]
+    NotAPrefix(#[source] crate::error::CidrError),
+    /// in-cluster prefix pools: a prefix has host bits set.
+    #[error("CIDR must be network-aligned")]
+    NotNetworkAligned,
+    /// in-cluster prefix pools: a prefix is longer than the blocks cut from it.
+    #[error("CIDR prefix length must be <= allocationPrefixLength ({0})")]
+    PrefixLongerThanAllocation(i64),
+    /// in-cluster prefix pools: the gateway is of the other family. Upstream's words for an
+    /// IPv6 pool (the only kind it has); the IPv4 form is added here.
+    #[error("provided gateway must be {0}")]
+    GatewayMustBe(Family),
+    /// in-cluster prefix pools: an exclusion does not parse; the source says why.
+    #[error("provided entry is not a valid IP, range, nor CIDR")]
+    NotAnExcludedEntry(#[source] EntryError),
+    /// in-cluster prefix pools: an exclusion of the other family. Upstream's words for an
+    /// IPv6 pool; the IPv4 form is added here.
+    #[error("only {0} excluded prefixes are supported")]
+    ExcludedMustBe(Family),
+    /// Added here (upstream takes IPv6 only): an IPv4 pool's blocks are at most /32.
+    #[error("allocationPrefixLength must be between 1 and 32 for IPv4 prefixes")]
+    AllocationLengthRangeV4,
+    /// Added here (upstream takes IPv6 only): one prefix pool holds one family.
+    #[error("provided prefixes are of mixed IP families")]
+    PrefixesMixedFamilies,
+
     /// Metal3: an address field does not parse.
     #[error("is not a valid IP address")]
     NotAnAddress(#[source] AddressError),
@@ -235,6 +269,16 @@ pub enum Warning {
         /// The entry's field path.
         field: String,
     },
+    /// A prefix pool whose blocks are single addresses (upstream's words for IPv6).
+    #[error(
+        "spec.allocationPrefixLength={0} behaves like host-address allocation; consider InClusterIPPool for single-address semantics"
+    )]
+    HostLengthBlocks(u8),
+    /// ... whose gateway lies in its prefixes, so a claim may get the gateway's block.
+    #[error(
+        "spec.gateway is within spec.prefixes and is not reserved; with /{0} allocationPrefixLength it may also be allocated to claims"
+    )]
+    GatewayMayBeAllocated(u8),
     /// A pre-allocation of an address the pool never hands out.
     #[error("{field}: {address} is never handed out because {reason}; the claim will be refused")]
     PreAllocationWithheld {

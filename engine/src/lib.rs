@@ -16,6 +16,9 @@
 //! [`validate_metal3_update`], [`stranded_addresses`] and [`overlap`], and
 //! formats refusals with [`invalid_message`].
 //!
+//! A prefix pool ([`PrefixPool`], [`PrefixAllocator`]) hands out aligned sub-prefixes of
+//! one length instead of addresses, lowest first, on the same interval sets.
+//!
 //! Free space is an interval set over `u128`: allocation, release and lookup
 //! cost O(log n) in the number of free runs, and an IPv6 /48 costs what a /29
 //! costs.
@@ -29,6 +32,7 @@ mod free_space;
 mod holders;
 mod parse;
 mod pool;
+mod prefix;
 mod quote;
 mod syntax;
 mod validate;
@@ -44,8 +48,10 @@ pub use parse::parse_address;
 pub use pool::{
     AllocationStrategy, Attributes, InClusterSpec, Metal3Entry, Metal3Spec, Placement, Pool, Style,
 };
+pub use prefix::{Block, PrefixAllocator, PrefixExhausted, PrefixPool, PrefixPoolError};
 pub use syntax::{AddressEntry, Cidr};
 pub use validate::{
-    Overlap, StrandedAddresses, overlap, stranded_addresses, validate_in_cluster,
-    validate_metal3_create, validate_metal3_update,
+    DEFAULT_ALLOCATION_PREFIX_LENGTH, Overlap, PrefixSpec, StrandedAddresses, non_allocatable,
+    non_allocatable_message, overlap, stranded_addresses, validate_in_cluster,
+    validate_metal3_create, validate_metal3_update, validate_prefix_pool,
 };

@@ -7,6 +7,10 @@ use kube::{Api, Client};
 
 /// Applies the CRDs (server-side, so tests running at once may all do it) and waits until
 /// each is established, as a controller would before its first list.
+///
+/// Where the API server already has a webhook conversion for a CRD, that is kept: an
+/// operator under test may have pointed it at itself by URL (`--conversion-url`), and
+/// applying the generated Service beside that URL would be refused.
 pub async fn install_crds(client: &Client, crds: &[CustomResourceDefinition]) {
     let api = Api::<CustomResourceDefinition>::all(client.clone());
     let params = PatchParams::apply("ipam-operator-tests").force();
@@ -14,6 +18,16 @@ pub async fn install_crds(client: &Client, crds: &[CustomResourceDefinition]) {
         let name = crd.metadata.name.clone().expect("a CRD has a name");
         let mut body = crd.clone();
         body.metadata.managed_fields = None;
+        if let Some(live) = api
+            .get_opt(&name)
+            .await
+            .unwrap_or_else(|e| panic!("read CRD {name}: {e}"))
+            .and_then(|live| live.spec.conversion)
+            .filter(|live| live.strategy == "Webhook")
+            && body.spec.conversion.is_some()
+        {
+            body.spec.conversion = Some(live);
+        }
         api.patch(&name, &params, &Patch::Apply(&body))
             .await
             .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));

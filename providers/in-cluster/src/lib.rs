@@ -6,6 +6,7 @@
 pub mod api;
 pub mod claim_controller;
 pub mod config;
+pub mod conversion;
 pub mod holders;
 pub mod k0rdent_provider;
 pub mod ledger;
@@ -32,13 +33,56 @@ use crate::api::{AddressAllocation, GlobalInClusterIPPool, InClusterIPPool};
 /// The CRDs this backend serves.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
-        InClusterIPPool::crd(),
-        GlobalInClusterIPPool::crd(),
+        served_in_both_versions(
+            InClusterIPPool::crd(),
+            api::v1alpha1::InClusterIPPool::crd(),
+        ),
+        served_in_both_versions(
+            GlobalInClusterIPPool::crd(),
+            api::v1alpha1::GlobalInClusterIPPool::crd(),
+        ),
+        api::InClusterPrefixPool::crd(),
+        api::GlobalInClusterPrefixPool::crd(),
         AddressAllocation::crd(),
         metal3::api::IPPool::crd(),
         metal3::api::IPClaim::crd(),
         metal3::api::IPAddress::crd(),
     ]
+}
+
+/// Where the API server finds the conversion webhook unless told otherwise: the Service of a
+/// chart installed as `ipam-operator` in `ipam-system`. The operator rewrites it at start
+/// when given `--conversion-service` or `--conversion-url` (see `conversion_config`).
+pub const DEFAULT_CONVERSION_SERVICE: (&str, &str) = ("ipam-system", "ipam-operator-webhook");
+
+/// One CRD serving v1alpha2 (stored) and v1alpha1 (deprecated), converted by the operator's
+/// webhook.
+fn served_in_both_versions(
+    v1alpha2: CustomResourceDefinition,
+    v1alpha1: CustomResourceDefinition,
+) -> CustomResourceDefinition {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+        CustomResourceConversion, ServiceReference, WebhookClientConfig, WebhookConversion,
+    };
+    let mut crd = kube::core::crd::merge_crds(vec![v1alpha2, v1alpha1], "v1alpha2")
+        .expect("the two versions of a pool kind agree on group, kind and scope");
+    let (namespace, name) = DEFAULT_CONVERSION_SERVICE;
+    crd.spec.conversion = Some(CustomResourceConversion {
+        strategy: "Webhook".into(),
+        webhook: Some(WebhookConversion {
+            client_config: Some(WebhookClientConfig {
+                service: Some(ServiceReference {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    path: Some(webhook::CONVERT_PATH.into()),
+                    port: Some(443),
+                }),
+                ..Default::default()
+            }),
+            conversion_review_versions: vec!["v1".into()],
+        }),
+    });
+    crd
 }
 
 /// Runs the claim and pool controllers until `shutdown` resolves.

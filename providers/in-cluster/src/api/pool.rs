@@ -1,11 +1,8 @@
 //! InClusterIPPool (namespaced) and GlobalInClusterIPPool (cluster-scoped): one spec, two
 //! scopes, as in the in-cluster provider.
 
-// Each `printcolumn(...)` of the kube derive repeats `type_`; clippy reads that as a duplicate.
-#![allow(clippy::duplicated_attributes)]
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 /// The pool definition shared by both kinds.
@@ -70,83 +67,20 @@ pub struct AddressCounts {
     pub out_of_range: i64,
 }
 
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "ipam.cluster.x-k8s.io",
-    version = "v1alpha2",
-    kind = "InClusterIPPool",
-    namespaced,
-    status = "PoolStatus",
-    category = "cluster-api",
-    label("clusterctl.cluster.x-k8s.io/move-hierarchy", ""),
-    label("cluster.x-k8s.io/v1beta1", "v1alpha2"),
-    label("cluster.x-k8s.io/v1beta2", "v1alpha2"),
-    printcolumn(
-        name = "Addresses",
-        type_ = "string",
-        json_path = ".spec.addresses",
-        description = "List of addresses, to allocate from"
-    ),
-    printcolumn(
-        name = "Total",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.total",
-        description = "Count of IPs configured for the pool"
-    ),
-    printcolumn(
-        name = "Free",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.free",
-        description = "Count of unallocated IPs in the pool"
-    ),
-    printcolumn(
-        name = "Used",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.used",
-        description = "Count of allocated IPs in the pool"
-    )
-)]
-pub struct InClusterIPPoolSpec {
-    #[serde(flatten)]
-    pub pool: PoolSpec,
-}
-
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "ipam.cluster.x-k8s.io",
-    version = "v1alpha2",
-    kind = "GlobalInClusterIPPool",
-    status = "PoolStatus",
-    category = "cluster-api",
-    label("clusterctl.cluster.x-k8s.io/move-hierarchy", ""),
-    label("cluster.x-k8s.io/v1beta1", "v1alpha2"),
-    label("cluster.x-k8s.io/v1beta2", "v1alpha2"),
-    printcolumn(
-        name = "Addresses",
-        type_ = "string",
-        json_path = ".spec.addresses",
-        description = "List of addresses, to allocate from"
-    ),
-    printcolumn(
-        name = "Total",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.total",
-        description = "Count of IPs configured for the pool"
-    ),
-    printcolumn(
-        name = "Free",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.free",
-        description = "Count of unallocated IPs in the pool"
-    ),
-    printcolumn(
-        name = "Used",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.used",
-        description = "Count of allocated IPs in the pool"
-    )
-)]
-pub struct GlobalInClusterIPPoolSpec {
-    #[serde(flatten)]
-    pub pool: PoolSpec,
+super::kinds::pool_kinds! {
+    version: "v1alpha2",
+    pool: PoolSpec,
+    namespaced: "InClusterIPPool" => InClusterIPPoolSpec,
+    global: "GlobalInClusterIPPool" => GlobalInClusterIPPoolSpec,
+    flags: [],
+    columns: [
+        printcolumn(name = "Addresses", type_ = "string", json_path = ".spec.addresses",
+            description = "List of addresses, to allocate from"),
+    ],
+    namespaced_columns: [],
+    counts: [
+        "Count of IPs configured for the pool",
+        "Count of unallocated IPs in the pool",
+        "Count of allocated IPs in the pool",
+    ],
 }

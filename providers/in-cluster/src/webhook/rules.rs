@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use ipam_engine::{
-    BadValue, FieldError, Pool, SpecError, Violation, invalid_message, overlap, stranded_addresses,
-    validate_in_cluster,
+    BadValue, FieldError, Pool, SpecError, Validation, Violation, invalid_message, overlap,
+    stranded_addresses, validate_in_cluster,
 };
 use ipam_kube_support::webhook::{Denial, invalid_field};
 use kube::core::GroupVersionKind;
@@ -46,18 +46,29 @@ pub fn pool_kind(kind: &GroupVersionKind, operation: &Operation) -> Result<(), D
 /// outside the subnet is legal (an on-link gateway of a /32), so it is only pointed out.
 pub fn spec(kind: &str, name: &str, spec: &PoolSpec) -> Result<(Pool, Vec<String>), Denial> {
     let engine = engine_spec(spec);
-    let validation = validate_in_cluster(&engine);
+    validated(kind, name, validate_in_cluster(&engine), || {
+        Pool::in_cluster(&engine)
+    })
+}
+
+/// A spec's `validation` as the webhook answers it: a 422 `Invalid` naming every broken
+/// rule, or what `compile` makes of the spec with the warnings for the client.
+pub(crate) fn validated<T>(
+    kind: &str,
+    name: &str,
+    validation: Validation,
+    compile: impl FnOnce() -> Result<T, SpecError>,
+) -> Result<(T, Vec<String>), Denial> {
     if !validation.is_valid() {
         return Err(invalid(kind, name, &validation.errors));
     }
-    let pool =
-        Pool::in_cluster(&engine).map_err(|SpecError(errors)| invalid(kind, name, &errors))?;
+    let compiled = compile().map_err(|SpecError(errors)| invalid(kind, name, &errors))?;
     let warnings = validation
         .warnings
         .iter()
         .map(ToString::to_string)
         .collect();
-    Ok((pool, warnings))
+    Ok((compiled, warnings))
 }
 
 /// Upstream's update rule: every address in use must still be one the pool hands out

@@ -5,7 +5,7 @@
 
 use ipam_in_cluster::api::{GlobalInClusterIPPool, InClusterIPPool};
 use ipam_in_cluster::webhook::metal3::{ADDRESS_PATH, CLAIM_PATH, POOL_PATH};
-use ipam_in_cluster::webhook::{GLOBAL_PATH, IN_CLUSTER_PATH, router};
+use ipam_in_cluster::webhook::{GLOBAL_PATH, IN_CLUSTER_PATH, prefix, router};
 use ipam_kube_support::webhook::{serve, tls};
 use ipam_test_support::TestNamespace;
 use k8s_openapi::ByteString;
@@ -20,6 +20,9 @@ use crate::common::{eventually, global_pool, pool};
 /// The upstream's webhook names, which the API server quotes in every denial.
 pub const IN_CLUSTER_WEBHOOK: &str = "validation.inclusterippool.ipam.cluster.x-k8s.io";
 pub const GLOBAL_WEBHOOK: &str = "validation.globalinclusterippool.ipam.cluster.x-k8s.io";
+pub const PREFIX_WEBHOOK: &str = "validation.inclusterprefixpool.ipam.cluster.x-k8s.io";
+pub const GLOBAL_PREFIX_WEBHOOK: &str =
+    "validation.globalinclusterprefixpool.ipam.cluster.x-k8s.io";
 /// Global pools carrying this label, with the test namespace's name, go to the test's webhook.
 pub const GLOBAL_LABEL: &str = "ipam-operator.test/webhook";
 
@@ -68,6 +71,10 @@ impl Webhook {
                     ("namespaceSelector", json!({"matchLabels": {"kubernetes.io/metadata.name": ns.name}}))),
                 // A namespace selector does not apply to cluster-scoped objects.
                 webhook(GLOBAL_WEBHOOK, GLOBAL_PATH, "globalinclusterippools", "Cluster",
+                    ("objectSelector", json!({"matchLabels": {GLOBAL_LABEL: ns.name}}))),
+                webhook(PREFIX_WEBHOOK, prefix::IN_CLUSTER_PATH, "inclusterprefixpools", "Namespaced",
+                    ("namespaceSelector", json!({"matchLabels": {"kubernetes.io/metadata.name": ns.name}}))),
+                webhook(GLOBAL_PREFIX_WEBHOOK, prefix::GLOBAL_PATH, "globalinclusterprefixpools", "Cluster",
                     ("objectSelector", json!({"matchLabels": {GLOBAL_LABEL: ns.name}}))),
             ]
         }))
