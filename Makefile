@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make demo` and `make test`; the rest are parts.
-.PHONY: test demo up down crds bench bench-e2e fmt clean-testbin
+.PHONY: test demo up down crds bench bench-e2e image fmt clean-testbin
 
 test:            ## every test, against a real local kube-apiserver
 	e2e/bin/test.sh
@@ -22,6 +22,9 @@ bench:           ## criterion benchmarks (see BENCHMARKS.md)
 
 bench-e2e:       ## end-to-end benchmarks: ours, the upstream provider and the raw limit (BENCH_SCENARIOS=...)
 	e2e/bin/bench-e2e.sh
+
+image:           ## the operator's image as an OCI archive in target/image/, built with buildah (no daemon)
+	e2e/bin/build-image.sh
 
 fmt:
 	cargo fmt --all
