@@ -13,7 +13,15 @@ pub mod template_status;
 
 use std::sync::Arc;
 
+use ipam_kube_support::drive::drive;
+use ipam_kube_support::reconcile_error::RETRY;
+
 pub use registry::Providers;
+
+use self::{
+    claim_controller as claim, deployment_controller as deployment, ipam_controller as ipam,
+    template_controller as template,
+};
 
 /// Runs the four k0rdent controllers until `shutdown` resolves.
 pub async fn run(
@@ -30,31 +38,47 @@ pub async fn run(
         }
     };
     let ns = namespace.as_deref();
-    let claims = claim_controller::run(
-        Arc::new(claim_controller::Context {
-            client: client.clone(),
-        }),
-        ns,
+    let claim_ctx = Arc::new(claim::Context {
+        client: client.clone(),
+    });
+    let ipam_ctx = Arc::new(ipam::Context {
+        client: client.clone(),
+        providers,
+    });
+    let template_ctx = Arc::new(template::Context {
+        client: client.clone(),
+    });
+    let cd_ctx = Arc::new(deployment::Context { client });
+    let claims = drive(
+        claim::controller(&claim_ctx, ns),
+        claim::MANAGER,
+        claim::reconcile,
+        claim_ctx,
+        RETRY,
         signal(),
     );
-    let ipams = ipam_controller::run(
-        Arc::new(ipam_controller::Context {
-            client: client.clone(),
-            providers,
-        }),
-        ns,
+    let ipams = drive(
+        ipam::controller(&ipam_ctx, ns),
+        ipam::MANAGER,
+        ipam::reconcile,
+        ipam_ctx,
+        RETRY,
         signal(),
     );
-    let templates = template_controller::run(
-        Arc::new(template_controller::Context {
-            client: client.clone(),
-        }),
-        ns,
+    let templates = drive(
+        template::controller(&template_ctx, ns),
+        template::MANAGER,
+        template::reconcile,
+        template_ctx,
+        RETRY,
         signal(),
     );
-    let deployments = deployment_controller::run(
-        Arc::new(deployment_controller::Context { client }),
-        ns,
+    let deployments = drive(
+        deployment::controller(&cd_ctx, ns),
+        deployment::MANAGER,
+        deployment::reconcile,
+        cd_ctx,
+        RETRY,
         signal(),
     );
     tokio::spawn(async move {

@@ -15,18 +15,18 @@
 //! edited since.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use ipam_kube_support::address_metadata::{self, copied_labels};
 use ipam_kube_support::capi::keys::*;
 use ipam_kube_support::capi::{IPAddress, IPAddressClaim, IPAddressSpec, LocalReference};
 use ipam_kube_support::capi_cluster::{self, ClusterState};
 use ipam_kube_support::claim_status;
 use ipam_kube_support::conditions::{Decision, READY};
+use ipam_kube_support::drive::drive;
 use ipam_kube_support::finalizers;
+use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
@@ -51,13 +51,6 @@ pub const MANAGER: &str = "ipam-operator-infoblox-claims";
 pub fn serves(claim: &IPAddressClaim) -> bool {
     let pool = &claim.spec.pool_ref;
     pool.api_group == GROUP && pool.kind == InfobloxIPPool::kind(&())
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("claim {claim}: {source}")]
-pub struct Error {
-    claim: String,
-    source: kube::Error,
 }
 
 pub struct Context {
@@ -100,24 +93,24 @@ struct Target {
     subnets: Vec<(ipnet::IpNet, Option<String>)>,
 }
 
-pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    claim: Arc<IPAddressClaim>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     if !serves(&claim) {
         return Ok(Action::await_change());
     }
     let ns = claim.namespace().unwrap_or_default();
-    let err = |source| Error {
-        claim: format!("{ns}/{}", claim.name_any()),
-        source,
-    };
+    let fail = Reconciling::new(claim.as_ref());
     if claim.meta().deletion_timestamp.is_some() {
-        return release(&claim, &ctx).await.map_err(err);
+        return release(&claim, &ctx).await.map_err(fail.at("release"));
     }
     if claim.annotations().contains_key(PAUSED_ANNOTATION) {
         return Ok(Action::await_change());
     }
     let cluster = capi_cluster::state(&ctx.client, ctx.clusters.as_ref(), &claim)
         .await
-        .map_err(err)?;
+        .map_err(fail.at("read the Cluster"))?;
     let held = match cluster {
         ClusterState::Usable => None,
         ClusterState::Missing(name) => Some(Blocked::retry(
@@ -132,7 +125,7 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
     if let Some(held) = held {
         claim_status::write_ready(&ctx.client, MANAGER, &claim, None, &held.decision)
             .await
-            .map_err(err)?;
+            .map_err(fail.at("write status"))?;
         return Ok(Action::requeue(ctx.config.retry));
     }
     let claims = Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns);
@@ -140,16 +133,16 @@ pub async fn reconcile(claim: Arc<IPAddressClaim>, ctx: Arc<Context>) -> Result<
         // Persisted before anything is reserved; the update event brings the claim back.
         finalizers::add(&claims, claim.as_ref(), CLAIM_FINALIZER)
             .await
-            .map_err(err)?;
+            .map_err(fail.at("add the finalizer"))?;
         return Ok(Action::await_change());
     }
-    match allocate(&claim, &ctx).await.map_err(err)? {
+    match allocate(&claim, &ctx).await.map_err(fail.at("allocate"))? {
         Ok(action) => Ok(action),
         Err(blocked) => {
             let changed =
                 claim_status::write_ready(&ctx.client, MANAGER, &claim, None, &blocked.decision)
                     .await
-                    .map_err(err)?;
+                    .map_err(fail.at("write status"))?;
             if changed {
                 tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), reason = blocked.decision.reason, message = %blocked.decision.message, "claim not allocated");
                 publish(
@@ -820,15 +813,7 @@ async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, kube::
     if let Some(address) = addresses.get_opt(&claim.name_any()).await?
         && address.spec.claim_ref.name == claim.name_any()
     {
-        finalizers::remove(&addresses, &address, ADDRESS_FINALIZER).await?;
-        match addresses
-            .delete(&address.name_any(), &DeleteParams::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e),
-        }
+        finalizers::remove_and_delete(&addresses, &address, ADDRESS_FINALIZER).await?;
         let note = format!("{} released", address.spec.address);
         ipam_kube_support::metrics::get().release("infoblox");
         publish(ctx, claim, EventType::Normal, "AddressReleased", &note).await;
@@ -983,17 +968,6 @@ async fn publish(
     ipam_kube_support::events::publish(&ctx.recorder, claim, type_, reason, "Allocate", note).await;
 }
 
-fn error_policy(claim: Arc<IPAddressClaim>, error: &Error, ctx: Arc<Context>) -> Action {
-    // A conflict only means a newer version exists: look again at once.
-    if matches!(&error.source, kube::Error::Api(e) if e.code == 409 || e.code == 422) {
-        tracing::debug!(claim = %claim.name_any(), %error, "conflict; retrying");
-        Action::requeue(Duration::from_millis(200))
-    } else {
-        tracing::warn!(claim = %claim.name_any(), %error, "reconcile failed; retrying");
-        Action::requeue(ctx.config.retry)
-    }
-}
-
 pub fn run<S>(
     client: Client,
     config: &Config,
@@ -1016,7 +990,7 @@ where
         config.watcher(),
     );
     let claims = controller.store();
-    controller
+    let controller = controller
         // A pool that appears or changes is a chance for the claims waiting on it.
         .watches(
             config.api::<InfobloxIPPool>(&client),
@@ -1041,12 +1015,6 @@ where
                 )
             },
         )
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-            error_policy,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    drive(controller, MANAGER, reconcile, ctx, config.retry, shutdown)
 }
