@@ -9,9 +9,9 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
+use crate::addresses::address_in_pool;
 use crate::api::capi::IPAddress;
 use crate::api::{GROUP, InClusterIPPool};
-use crate::claim_controller::address_in_pool;
 use crate::pool_object::PoolObject;
 
 /// Field manager of the pool specs written for claims. Fields other managers set (say a

@@ -3,8 +3,11 @@
 //!
 //! Usable on its own: [`run`] needs only a `kube::Client`.
 
+pub mod addresses;
 pub mod api;
 pub mod claim_controller;
+mod claim_decision;
+pub mod claim_pool;
 pub mod config;
 pub mod holders;
 pub mod k0rdent_provider;

@@ -14,9 +14,9 @@ use ipam_kube_support::capi::keys::ADDRESS_FINALIZER;
 use ipam_kube_support::finalizers;
 use kube::{Api, Client, ResourceExt};
 
+use crate::addresses::address_holder;
 use crate::api::AddressAllocation;
 use crate::api::allocation::allocation_name;
-use crate::claim_controller::address_holder;
 use crate::holders;
 use crate::ledger::Ledger;
 use crate::pool_key::PoolKey;

@@ -15,10 +15,11 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
+use crate::addresses::address_in_pool;
 use crate::api::capi::IPAddress;
 use crate::api::capi::keys::POOL_FINALIZER;
 use crate::api::pool::AddressCounts;
-use crate::claim_controller::{ReleaseNotifier, address_in_pool};
+use crate::claim_controller::ReleaseNotifier;
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::pacer::Pacer;
