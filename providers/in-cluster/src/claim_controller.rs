@@ -22,6 +22,7 @@ use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
 use ipam_kube_support::{address_metadata, claim_status, finalizers};
 use kube::api::PostParams;
 use kube::core::{ApiResource, DynamicObject};
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -29,14 +30,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::capi::keys::*;
 use crate::api::capi::{IPAddress, IPAddressClaim};
-use crate::api::{GlobalInClusterIPPool, InClusterIPPool};
 use crate::claim_decision::{self as decide, Admission, Holding, identity};
-use crate::claim_pool::{ClaimPool, Metal3Caches, PoolCaches, pool_key, serves};
+use crate::claim_pool::{self, ClaimPool, PoolCaches, pool_key, serves};
 use crate::config::Config;
 use crate::ledger::{Ledger, PoolSource, ReserveError};
-use crate::metal3;
 use crate::pool_key::PoolKey;
-use crate::pool_object::PoolObject;
 use crate::settled::Settled;
 use crate::stores;
 
@@ -325,52 +323,7 @@ where
     S: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
     let client = parts.client.clone();
-    let (pools, pool_changes) =
-        caches.reflect(config.api::<InClusterIPPool>(&client), config.watcher());
-    // Global pools are cluster-scoped: a namespace scope does not narrow them.
-    let (global_pools, global_changes) = caches.reflect(
-        Api::<GlobalInClusterIPPool>::all(client.clone()),
-        config.watcher(),
-    );
     let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
-    let mut ready = vec![
-        caches.ready::<InClusterIPPool>(),
-        caches.ready::<GlobalInClusterIPPool>(),
-        caches.ready::<IPAddress>(),
-    ];
-    let (metal3, metal3_changes) = if config.metal3 {
-        let (pools, pool_changes) =
-            caches.reflect(config.api::<metal3::api::IPPool>(&client), config.watcher());
-        let (addresses, address_changes) =
-            caches.reflect_bulk(config.api::<metal3::api::IPAddress>(&client));
-        ready.extend([
-            caches.ready::<metal3::api::IPPool>(),
-            caches.ready::<metal3::api::IPAddress>(),
-        ]);
-        (
-            Some(Metal3Caches { pools, addresses }),
-            Some((pool_changes, address_changes)),
-        )
-    } else {
-        (None, None)
-    };
-    let caches_ready = stores::CachesReady::spawn(ready);
-    let ctx = Arc::new(Context {
-        caches_ready,
-        client: parts.client,
-        ledger: parts.ledger,
-        recorder: parts.recorder,
-        pools: PoolCaches {
-            pools,
-            global_pools,
-            metal3,
-            global_pools_protected: config.namespace.is_none(),
-        },
-        addresses,
-        released: notifier,
-        settled: Settled::default(),
-        clusters: parts.clusters,
-    });
     let controller = ipam_kube_support::readiness::controller(
         "in-cluster",
         config.api::<IPAddressClaim>(&client),
@@ -380,15 +333,11 @@ where
     let claim_store = controller.store();
     let with_metal3 = config.metal3;
     let waiting = move |key: PoolKey| waiting_claims(&claim_store, &key, with_metal3);
-    let (waiting_global, waiting_metal3) = (waiting.clone(), waiting.clone());
     let waiting_released = waiting.clone();
+    let (controller, pools, mut ready) =
+        claim_pool::watch(controller, config, &client, caches, waiting);
+    ready.push(caches.ready::<IPAddress>());
     let mut controller = controller
-        .watches_stream(pool_changes, move |pool: InClusterIPPool| {
-            waiting(pool.key())
-        })
-        .watches_stream(global_changes, move |pool: GlobalInClusterIPPool| {
-            waiting_global(pool.key())
-        })
         .watches_stream(address_changes, |address: IPAddress| {
             Some(
                 ObjectRef::new(&address.spec.claim_ref.name)
@@ -401,48 +350,49 @@ where
                 .into_stream()
                 .flat_map(move |key| futures::stream::iter(waiting_released(key))),
         );
-    if let Some((pool_changes, address_changes)) = metal3_changes {
-        let (waiting_pool, waiting_address) = (waiting_metal3.clone(), waiting_metal3);
-        controller = controller
-            .watches_stream(pool_changes, move |pool: metal3::api::IPPool| {
-                waiting_pool(metal3::pool::pool_key(&pool))
-            })
-            // Metal3 IPClaims share IPPools with these claims: their addresses going away
-            // may let a waiting claim through.
-            .watches_stream(address_changes, move |address: metal3::api::IPAddress| {
-                let ns = address.namespace().unwrap_or_default();
-                address
-                    .spec
-                    .pool
-                    .name
-                    .as_deref()
-                    .filter(|_| metal3::claim_controller::going(&address))
-                    .map(|pool| waiting_address(metal3::pool::key(&ns, pool)))
-                    .unwrap_or_default()
-            });
+    if let Some(resource) = &parts.clusters {
+        controller = watch_clusters(controller, config, &client, resource);
     }
-    if let Some(resource) = &ctx.clusters {
-        let claim_store = controller.store();
-        let api = match &config.namespace {
-            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, resource),
-            None => Api::<DynamicObject>::all_with(client.clone(), resource),
-        };
-        controller = controller.watches_with(
-            api,
-            resource.clone(),
-            Default::default(),
-            move |cluster: DynamicObject| {
-                let (ns, name) = (cluster.namespace(), cluster.name_any());
-                stores::filter(&claim_store, |c| {
-                    c.namespace() == ns && cluster_name(c).as_deref() == Some(name.as_str())
-                })
-                .into_iter()
-                .map(|c| ObjectRef::from_obj(c.as_ref()))
-                .collect::<Vec<_>>()
-            },
-        );
-    }
+    let ctx = Arc::new(Context {
+        caches_ready: stores::CachesReady::spawn(ready),
+        client: parts.client,
+        ledger: parts.ledger,
+        recorder: parts.recorder,
+        pools,
+        addresses,
+        released: notifier,
+        settled: Settled::default(),
+        clusters: parts.clusters,
+    });
     drive(controller, MANAGER, reconcile, ctx, RETRY, shutdown)
+}
+
+/// A Cluster that appears, resumes or goes is a chance for the claims that name it.
+fn watch_clusters(
+    controller: Controller<IPAddressClaim>,
+    config: &Config,
+    client: &Client,
+    resource: &ApiResource,
+) -> Controller<IPAddressClaim> {
+    let claim_store = controller.store();
+    let api = match &config.namespace {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, resource),
+        None => Api::<DynamicObject>::all_with(client.clone(), resource),
+    };
+    controller.watches_with(
+        api,
+        resource.clone(),
+        Default::default(),
+        move |cluster: DynamicObject| {
+            let (ns, name) = (cluster.namespace(), cluster.name_any());
+            stores::filter(&claim_store, |c| {
+                c.namespace() == ns && cluster_name(c).as_deref() == Some(name.as_str())
+            })
+            .into_iter()
+            .map(|c| ObjectRef::from_obj(c.as_ref()))
+            .collect::<Vec<_>>()
+        },
+    )
 }
 
 /// Claims of `pool` still waiting for an address: an allocated one has nothing to gain.

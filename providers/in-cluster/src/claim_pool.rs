@@ -1,20 +1,24 @@
 //! The pools a Cluster API claim of this backend can name, and the one place that tells their
 //! kinds apart: which claims are served, where each kind is cached, and what the claim
-//! controller reads of a pool whatever its kind. A new kind of pool is one more arm in
-//! [`serves`], [`pool_key`] and [`PoolCaches::find`].
+//! controller reads of a pool whatever its kind, and which of its changes wake claims. A new
+//! kind of pool is one more arm in [`serves`], [`pool_key`], [`PoolCaches::find`] and
+//! [`watch`].
 
 use ipam_engine::Pool;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::runtime::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::allocation::ClaimIdentity;
 use crate::api::capi::keys::POOL_FINALIZER;
 use crate::api::capi::{IPAddress, IPAddressClaim};
 use crate::api::{GROUP, GlobalInClusterIPPool, InClusterIPPool, PoolReference, PoolSpec};
+use crate::config::Config;
 use crate::metal3;
 use crate::pool_key::PoolKey;
 use crate::pool_object::PoolObject;
+use crate::stores;
 
 /// Whether this controller serves the claim: the in-cluster pools, and Metal3's IPPool when
 /// the Metal3 face runs.
@@ -143,4 +147,85 @@ fn view<K: Resource<DynamicType = ()>, E: std::fmt::Display>(
         compiled: compiled.map_err(|e| e.to_string()),
         owner: pool.controller_owner_ref(&()),
     }
+}
+
+/// The caches of every pool kind, and `controller` reconciling the claims `waiting` on a
+/// pool when it changes; with them, what the first reconcile must wait for.
+pub fn watch<W>(
+    controller: Controller<IPAddressClaim>,
+    config: &Config,
+    client: &Client,
+    caches: &stores::Caches,
+    waiting: W,
+) -> (Controller<IPAddressClaim>, PoolCaches, Vec<stores::Ready>)
+where
+    W: Fn(PoolKey) -> Vec<ObjectRef<IPAddressClaim>> + Clone + Send + Sync + 'static,
+{
+    let (pools, pool_changes) =
+        caches.reflect(config.api::<InClusterIPPool>(client), config.watcher());
+    // Global pools are cluster-scoped: a namespace scope does not narrow them.
+    let all_global = Api::<GlobalInClusterIPPool>::all(client.clone());
+    let (global_pools, global_changes) = caches.reflect(all_global, config.watcher());
+    let mut ready = vec![
+        caches.ready::<InClusterIPPool>(),
+        caches.ready::<GlobalInClusterIPPool>(),
+    ];
+    let (on_pool, on_global) = (waiting.clone(), waiting.clone());
+    let mut controller = controller
+        .watches_stream(pool_changes, move |p: InClusterIPPool| on_pool(p.key()))
+        .watches_stream(global_changes, move |p: GlobalInClusterIPPool| {
+            on_global(p.key())
+        });
+    let mut metal3 = None;
+    if config.metal3 {
+        let (watching, m3) = watch_metal3(controller, client, config, caches, waiting);
+        (controller, metal3) = (watching, Some(m3));
+        ready.extend([
+            caches.ready::<metal3::api::IPPool>(),
+            caches.ready::<metal3::api::IPAddress>(),
+        ]);
+    }
+    let pools = PoolCaches {
+        pools,
+        global_pools,
+        metal3,
+        global_pools_protected: config.namespace.is_none(),
+    };
+    (controller, pools, ready)
+}
+
+/// Metal3's IPPools and addresses, watched for the Cluster API claims that draw from them.
+fn watch_metal3<W>(
+    controller: Controller<IPAddressClaim>,
+    client: &Client,
+    config: &Config,
+    caches: &stores::Caches,
+    waiting: W,
+) -> (Controller<IPAddressClaim>, Metal3Caches)
+where
+    W: Fn(PoolKey) -> Vec<ObjectRef<IPAddressClaim>> + Clone + Send + Sync + 'static,
+{
+    let (pools, pool_changes) =
+        caches.reflect(config.api::<metal3::api::IPPool>(client), config.watcher());
+    let (addresses, address_changes) =
+        caches.reflect_bulk(config.api::<metal3::api::IPAddress>(client));
+    let on_pool = waiting.clone();
+    let controller = controller
+        .watches_stream(pool_changes, move |pool: metal3::api::IPPool| {
+            on_pool(metal3::pool::pool_key(&pool))
+        })
+        // Metal3 IPClaims share IPPools with these claims: their addresses going away may
+        // let a waiting claim through.
+        .watches_stream(address_changes, move |address: metal3::api::IPAddress| {
+            let ns = address.namespace().unwrap_or_default();
+            address
+                .spec
+                .pool
+                .name
+                .as_deref()
+                .filter(|_| metal3::claim_controller::going(&address))
+                .map(|pool| waiting(metal3::pool::key(&ns, pool)))
+                .unwrap_or_default()
+        });
+    (controller, Metal3Caches { pools, addresses })
 }

@@ -107,9 +107,9 @@ pub async fn reconcile(claim: Arc<IPClaim>, ctx: Arc<Context>) -> Result<Action,
 type Decided = (Outcome, Option<IpAddr>);
 
 async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Decided, kube::Error> {
-    let ns = claim.namespace().unwrap_or_default();
     let key = pool_key(claim);
-    let pool = ctx.pools.get(&ObjectRef::new(&key.name).within(&ns));
+    let at = ObjectRef::new(&key.name).within(&claim.namespace().unwrap_or_default());
+    let pool = ctx.pools.get(&at);
     let facts = pool.as_deref().map(|p| PoolFacts {
         meta: p.meta(),
         protected_by: Some(POOL_FINALIZER),
@@ -123,7 +123,6 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Decided, kube::Error
         Ok(compiled) => compiled,
         Err(e) => return Ok((decide::invalid_pool(claim, &key, &e), None)),
     };
-    let me = identity(claim);
     let build = || compiled.clone();
     let existing = || addresses::existing(&key, &ctx.addresses, &ctx.capi_addresses);
     let source = PoolSource {
@@ -131,59 +130,83 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Decided, kube::Error
         build: &build,
         existing: &existing,
     };
-    // An IPAddress already written for this claim is kept as it is (a restart, or
-    // `clusterctl move`), once the ledger agrees that the claim holds its address.
-    let mine = match ctx.ledger.holding(&key, &source, &me).await? {
-        Some(address) => {
-            let name = address_name(&pool.spec.name_prefix, &address.to_string());
-            let stored = ctx.addresses.get(&ObjectRef::new(&name).within(&ns));
-            // Done already (the claim, or this process's memory of its write, says so): no
-            // request at all.
-            if stored
-                .as_ref()
-                .is_none_or(|a| addresses::metal3_holder(a) == me)
-                && (shows_allocated(claim, &name) || ctx.settled.is(&me.uid, address))
-            {
-                return Ok((Outcome::quiet(), None));
-            }
-            stored.filter(|a| addresses::metal3_holder(a) == me)
-        }
+    match holding(claim, ctx, &key, &pool, &source).await? {
+        Holding::Settled => Ok((Outcome::quiet(), None)),
+        Holding::Written(existing) => adopt(claim, ctx, &key, &source, &existing).await,
+        Holding::Nothing => reserve(claim, ctx, &key, &pool, &source).await,
+    }
+}
+
+/// What the claim holds already.
+enum Holding {
+    /// Done: the claim, or this process's memory of its write, says so. No request at all.
+    Settled,
+    /// An IPAddress written for the claim, kept as it is (a restart, or `clusterctl move`).
+    Written(Arc<IPAddress>),
+    Nothing,
+}
+
+async fn holding(
+    claim: &IPClaim,
+    ctx: &Context,
+    key: &PoolKey,
+    pool: &IPPool,
+    source: &PoolSource<'_>,
+) -> Result<Holding, kube::Error> {
+    let me = identity(claim);
+    let mine = |a: &IPAddress| addresses::metal3_holder(a) == me;
+    let Some(address) = ctx.ledger.holding(key, source, &me).await? else {
         // Written after the book was loaded (restored by `clusterctl move`): only a claim
         // holding nothing yet pays for this look through the pool's addresses.
-        None => stores::filter(&ctx.addresses, |a| {
-            metal3_in_pool(a, &key) && addresses::metal3_holder(a) == me
-        })
-        .into_iter()
-        .next(),
+        let found = stores::filter(&ctx.addresses, |a| metal3_in_pool(a, key) && mine(a));
+        return Ok(found
+            .into_iter()
+            .next()
+            .map_or(Holding::Nothing, Holding::Written));
     };
-    if let Some(existing) = mine {
-        return adopt(claim, ctx, &key, &source, &existing).await;
+    let name = address_name(&pool.spec.name_prefix, &address.to_string());
+    let ns = claim.namespace().unwrap_or_default();
+    let stored = ctx.addresses.get(&ObjectRef::new(&name).within(&ns));
+    if stored.as_deref().is_none_or(mine)
+        && (shows_allocated(claim, &name) || ctx.settled.is(&me.uid, address))
+    {
+        return Ok(Holding::Settled);
     }
+    Ok(stored
+        .filter(|a| mine(a))
+        .map_or(Holding::Nothing, Holding::Written))
+}
+
+/// Takes an address in the ledger and writes the IPAddress that hands it out.
+async fn reserve(
+    claim: &IPClaim,
+    ctx: &Context,
+    key: &PoolKey,
+    pool: &IPPool,
+    source: &PoolSource<'_>,
+) -> Result<Decided, kube::Error> {
+    let me = identity(claim);
     let requested = claim.annotations().get(IP_ADDRESS_ANNOTATION).cloned();
     let reservation = match ctx
         .ledger
-        .reserve(&key, &source, &me, requested.as_deref())
+        .reserve(key, source, &me, requested.as_deref())
         .await
     {
         Ok(r) => r,
         Err(ReserveError::Api { source, .. }) => return Err(source),
-        Err(e) => return Ok((decide::not_reserved(&key, &e), None)),
+        Err(e) => return Ok((decide::not_reserved(key, &e), None)),
     };
+    let ns = claim.namespace().unwrap_or_default();
     let name = address_name(&pool.spec.name_prefix, &reservation.address.to_string());
     let api = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
-    match api
-        .create(
-            &PostParams::default(),
-            &address(claim, &pool, &name, &reservation),
-        )
-        .await
-    {
+    let object = address(claim, pool, &name, &reservation);
+    match api.create(&PostParams::default(), &object).await {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let existing = api.get(&name).await?;
             if addresses::metal3_holder(&existing) != me {
                 // Not this claim's: give the address back and say so.
-                ctx.ledger.release(&key, &me).await?;
+                ctx.ledger.release(key, &me).await?;
                 return Ok((decide::name_taken(&existing), None));
             }
         }
@@ -191,7 +214,7 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Decided, kube::Error
     }
     tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %reservation.address, pool = %key, "allocated");
     ipam_kube_support::metrics::get().allocated("metal3");
-    let outcome = decide::allocated(&name, reservation.address, &key);
+    let outcome = decide::allocated(&name, reservation.address, key);
     Ok((outcome, Some(reservation.address)))
 }
 
@@ -409,27 +432,10 @@ where
         .watches_stream(pool_changes, move |p: IPPool| w_pool(pool::pool_key(&p)))
         // An address going away (of either kind) is a chance for the claims waiting on its pool.
         .watches_stream(address_changes, move |a: IPAddress| {
-            let ns = a.namespace().unwrap_or_default();
-            let mut refs = a
-                .spec
-                .pool
-                .name
-                .as_deref()
-                .filter(|_| going(&a))
-                .map(|p| w_addr(pool::key(&ns, p)))
-                .unwrap_or_default();
-            if let Some(claim) = &a.spec.claim.name {
-                refs.push(ObjectRef::new(claim).within(&ns));
-            }
-            refs
+            address_changed(&a, &w_addr)
         })
         .watches_stream(capi_changes, move |a: capi::IPAddress| {
-            let r = &a.spec.pool_ref;
-            if r.api_group == GROUP && r.kind == IPPool::kind(&()) && going(&a) {
-                w_capi(pool::key(&a.namespace().unwrap_or_default(), &r.name))
-            } else {
-                Vec::new()
-            }
+            capi_address_changed(&a, &w_capi)
         })
         .reconcile_on(
             released
@@ -437,6 +443,40 @@ where
                 .flat_map(move |key| futures::stream::iter(waiting(key))),
         );
     drive(controller, MANAGER, reconcile, ctx, RETRY, shutdown)
+}
+
+/// The claims an IPClaim's address concerns: its own, and those waiting on its pool when it
+/// goes (an address going away, of either kind, is a chance for them).
+fn address_changed(
+    address: &IPAddress,
+    waiting: &impl Fn(PoolKey) -> Vec<ObjectRef<IPClaim>>,
+) -> Vec<ObjectRef<IPClaim>> {
+    let ns = address.namespace().unwrap_or_default();
+    let mut refs = address
+        .spec
+        .pool
+        .name
+        .as_deref()
+        .filter(|_| going(address))
+        .map(|p| waiting(pool::key(&ns, p)))
+        .unwrap_or_default();
+    if let Some(claim) = &address.spec.claim.name {
+        refs.push(ObjectRef::new(claim).within(&ns));
+    }
+    refs
+}
+
+/// The IPClaims waiting on an IPPool whose Cluster API address goes away.
+fn capi_address_changed(
+    address: &capi::IPAddress,
+    waiting: &impl Fn(PoolKey) -> Vec<ObjectRef<IPClaim>>,
+) -> Vec<ObjectRef<IPClaim>> {
+    let r = &address.spec.pool_ref;
+    if r.api_group == GROUP && r.kind == IPPool::kind(&()) && going(address) {
+        waiting(pool::key(&address.namespace().unwrap_or_default(), &r.name))
+    } else {
+        Vec::new()
+    }
 }
 
 /// Whether an address is going away (our finalizer keeps every one until it is released):
