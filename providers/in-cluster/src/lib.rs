@@ -16,6 +16,7 @@ pub mod metal3;
 pub mod orphans;
 pub mod pacer;
 pub mod pool_controller;
+mod pool_deletion;
 pub mod pool_key;
 pub mod pool_object;
 pub mod settled;

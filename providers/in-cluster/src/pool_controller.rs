@@ -2,7 +2,6 @@
 //! which waits until no IPAddress uses the pool. One generic controller serves both kinds.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ipam_engine::Allocator;
 use ipam_kube_support::conditions::{self, Decision, READY};
@@ -23,6 +22,7 @@ use crate::claim_controller::ReleaseNotifier;
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::pacer::Pacer;
+use crate::pool_deletion::{self, Going, Keepers};
 use crate::pool_object::PoolObject;
 use crate::{stale_records, stores};
 
@@ -77,46 +77,22 @@ pub async fn reconcile<P: PoolObject>(
     let pools = api(&ctx.client, pool.as_ref());
 
     if pool.meta().deletion_timestamp.is_some() {
-        let blocked = if in_use.is_empty() {
-            stale_records::deletion_blocked(&ctx.client, &ctx.ledger, &key)
-                .await
-                .map_err(fail.at("check stale records"))?
-        } else {
-            None
+        let going = Going {
+            pools: &pools,
+            pool: pool.as_ref(),
+            key: &key,
+            finalizer: POOL_FINALIZER,
+            in_use: (in_use.len(), "IPAddresses"),
         };
-        if let Some(d) = blocked {
-            write_status(&pools, pool.as_ref(), None, &d)
-                .await
-                .map_err(fail.at("write status"))?;
-            return Ok(Action::requeue(Duration::from_secs(2)));
-        }
-        if in_use.is_empty() {
-            // Records of claims that vanished mid-allocation must not outlive the pool.
-            ctx.ledger
-                .purge(&key)
-                .await
-                .map_err(fail.at("purge the ledger"))?;
-            ctx.sweeper.forget(&key);
-            ctx.pacer.forget(&key);
-            finalizers::remove(&pools, pool.as_ref(), POOL_FINALIZER)
-                .await
-                .map_err(fail.at("remove the finalizer"))?;
+        let keepers = Keepers::new(&ctx.client, &ctx.ledger, &ctx.sweeper, &ctx.pacer);
+        let Some((d, action)) = pool_deletion::finish(keepers, going).await? else {
             pool_gauges(&key, None);
-        } else {
-            let d = Decision::new(
-                READY,
-                false,
-                "PoolInUse",
-                format!(
-                    "deletion waits for {} IPAddresses of {key} to be released",
-                    in_use.len()
-                ),
-            );
-            write_status(&pools, pool.as_ref(), None, &d)
-                .await
-                .map_err(fail.at("write status"))?;
-        }
-        return Ok(Action::await_change());
+            return Ok(Action::await_change());
+        };
+        write_status(&pools, pool.as_ref(), None, &d)
+            .await
+            .map_err(fail.at("write status"))?;
+        return Ok(action);
     }
     if !finalizers::has(pool.as_ref(), POOL_FINALIZER) {
         finalizers::add(&pools, pool.as_ref(), POOL_FINALIZER)

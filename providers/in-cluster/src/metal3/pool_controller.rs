@@ -26,6 +26,7 @@ use crate::ledger::Ledger;
 use crate::metal3::addresses;
 use crate::metal3::api::*;
 use crate::metal3::{orphans, pool};
+use crate::pool_deletion::{self, Going, Keepers};
 use crate::{stale_records, stores};
 
 pub const MANAGER: &str = "ipam-operator-metal3-pools";
@@ -91,45 +92,22 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
     }
 
     if ippool.meta().deletion_timestamp.is_some() {
-        let blocked = if existing.is_empty() {
-            stale_records::deletion_blocked(&ctx.client, &ctx.ledger, &key)
-                .await
-                .map_err(fail.at("check stale records"))?
-        } else {
-            None
+        let going = Going {
+            pools: &pools,
+            pool: ippool.as_ref(),
+            key: &key,
+            finalizer: POOL_FINALIZER,
+            in_use: (existing.len(), "addresses"),
         };
-        if let Some(d) = blocked {
-            write_status(&pools, &ippool, &existing, &[d])
-                .await
-                .map_err(fail.at("write status"))?;
-            return Ok(Action::requeue(Duration::from_secs(2)));
-        }
-        if existing.is_empty() {
-            ctx.ledger
-                .purge(&key)
-                .await
-                .map_err(fail.at("purge the ledger"))?;
-            ctx.sweeper.forget(&key);
-            ctx.pacer.forget(&key);
+        let keepers = Keepers::new(&ctx.client, &ctx.ledger, &ctx.sweeper, &ctx.pacer);
+        let Some((d, action)) = pool_deletion::finish(keepers, going).await? else {
             gauges(&key, None);
-            finalizers::remove(&pools, ippool.as_ref(), POOL_FINALIZER)
-                .await
-                .map_err(fail.at("remove the finalizer"))?;
-        } else {
-            let d = Decision::new(
-                READY,
-                false,
-                "PoolInUse",
-                format!(
-                    "deletion waits for {} addresses of {key} to be released",
-                    existing.len()
-                ),
-            );
-            write_status(&pools, &ippool, &existing, &[d])
-                .await
-                .map_err(fail.at("write status"))?;
-        }
-        return Ok(Action::await_change());
+            return Ok(Action::await_change());
+        };
+        write_status(&pools, &ippool, &existing, &[d])
+            .await
+            .map_err(fail.at("write status"))?;
+        return Ok(action);
     }
     if !finalizers::has(ippool.as_ref(), POOL_FINALIZER) {
         finalizers::add(&pools, ippool.as_ref(), POOL_FINALIZER)
