@@ -49,38 +49,23 @@ pub async fn run(
         client: client.clone(),
     });
     let cd_ctx = Arc::new(deployment::Context { client });
-    let claims = drive(
-        claim::controller(&claim_ctx, ns),
-        claim::MANAGER,
-        claim::reconcile,
-        claim_ctx,
-        RETRY,
-        signal(),
-    );
-    let ipams = drive(
-        ipam::controller(&ipam_ctx, ns),
-        ipam::MANAGER,
-        ipam::reconcile,
-        ipam_ctx,
-        RETRY,
-        signal(),
-    );
-    let templates = drive(
-        template::controller(&template_ctx, ns),
-        template::MANAGER,
-        template::reconcile,
-        template_ctx,
-        RETRY,
-        signal(),
-    );
-    let deployments = drive(
-        deployment::controller(&cd_ctx, ns),
-        deployment::MANAGER,
-        deployment::reconcile,
-        cd_ctx,
-        RETRY,
-        signal(),
-    );
+    // Each controller module gives its controller, field manager and reconcile alike.
+    macro_rules! run {
+        ($controller:ident, $ctx:ident) => {
+            drive(
+                $controller::controller(&$ctx, ns),
+                $controller::MANAGER,
+                $controller::reconcile,
+                $ctx,
+                RETRY,
+                signal(),
+            )
+        };
+    }
+    let claims = run!(claim, claim_ctx);
+    let ipams = run!(ipam, ipam_ctx);
+    let templates = run!(template, template_ctx);
+    let deployments = run!(deployment, cd_ctx);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);

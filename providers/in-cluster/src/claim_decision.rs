@@ -177,15 +177,7 @@ pub fn allocated(address_name: &str, address: IpAddr, key: &PoolKey) -> Outcome 
 
 /// Why the claim cannot have an IPAddress found for it whose address does not parse.
 pub fn unusable(existing: &IPAddress) -> Outcome {
-    Outcome::waiting(
-        "AllocationFailed",
-        format!(
-            "IPAddress {}/{} holds {:?}, which is no IP address",
-            existing.namespace().unwrap_or_default(),
-            existing.name_any(),
-            existing.spec.address
-        ),
-    )
+    unusable_as(&described(existing), &existing.spec.address, failed)
 }
 
 /// What the claim shows once the ledger answered its adoption of `existing`: `other` is the
@@ -196,19 +188,44 @@ pub fn adopted(
     key: &PoolKey,
     other: Option<ClaimIdentity>,
 ) -> Outcome {
+    let found = (described(existing), existing.name_any());
+    adopted_as(found, address, key, other, failed)
+}
+
+fn described(existing: &IPAddress) -> String {
+    format!(
+        "{}/{}",
+        existing.namespace().unwrap_or_default(),
+        existing.name_any()
+    )
+}
+
+fn failed(message: String) -> Outcome {
+    Outcome::waiting("AllocationFailed", message)
+}
+
+/// [`unusable`] for either face: `object` names the address object, `failed` words the
+/// outcome as the face does.
+pub fn unusable_as(object: &str, address: &str, failed: fn(String) -> Outcome) -> Outcome {
+    failed(format!(
+        "IPAddress {object} holds {address:?}, which is no IP address"
+    ))
+}
+
+/// [`adopted`] for either face: `found` is how messages name the address object, and its
+/// name.
+pub fn adopted_as(
+    (object, name): (String, String),
+    address: IpAddr,
+    key: &PoolKey,
+    other: Option<ClaimIdentity>,
+    failed: fn(String) -> Outcome,
+) -> Outcome {
     match other {
-        None => allocated(&existing.name_any(), address, key),
-        Some(other) => Outcome::waiting(
-            "AllocationFailed",
-            format!(
-                "IPAddress {}/{} holds {address}, which {key} already gave to {} {}/{}",
-                existing.namespace().unwrap_or_default(),
-                existing.name_any(),
-                other.kind,
-                other.namespace,
-                other.name
-            ),
-        ),
+        None => allocated(&name, address, key),
+        Some(other) => failed(format!(
+            "IPAddress {object} holds {address}, which {key} already gave to {other}"
+        )),
     }
 }
 

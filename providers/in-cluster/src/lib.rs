@@ -6,7 +6,7 @@
 pub mod addresses;
 pub mod api;
 pub mod claim_controller;
-mod claim_decision;
+pub(crate) mod claim_decision;
 pub mod claim_pool;
 pub mod config;
 pub mod holders;

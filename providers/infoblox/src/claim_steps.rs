@@ -157,6 +157,13 @@ pub struct At<'a> {
     pub network_view: &'a str,
 }
 
+impl At<'_> {
+    /// What, under which host name, in which network view.
+    fn words(&self) -> (&'static str, &str, &str) {
+        (self.what, self.host, self.network_view)
+    }
+}
+
 /// Infoblox could not be asked, or refused a call.
 pub fn wapi_failed(at: &At, error: &WapiError) -> Refused {
     let reason = match error {
@@ -164,11 +171,7 @@ pub fn wapi_failed(at: &At, error: &WapiError) -> Refused {
         WapiError::Unauthorized { .. } => "AuthenticationFailed",
         _ => "AllocationFailed",
     };
-    let At {
-        what,
-        host,
-        network_view: nv,
-    } = at;
+    let (what, host, nv) = at.words();
     Refused::new(
         reason,
         format!("cannot reserve {what} {host} in network view {nv}: {error}"),
@@ -177,11 +180,7 @@ pub fn wapi_failed(at: &At, error: &WapiError) -> Refused {
 
 /// A found record's addresses cannot be checked against the IPAddresses holding them.
 pub fn holders_unknown(at: &At, error: &kube::Error) -> Refused {
-    let At {
-        what,
-        host,
-        network_view: nv,
-    } = at;
+    let (what, host, nv) = at.words();
     Refused::new(
         "AllocationFailed",
         format!(
@@ -192,11 +191,7 @@ pub fn holders_unknown(at: &At, error: &kube::Error) -> Refused {
 
 /// The host name is another owner's.
 pub fn hostname_taken(at: &At, record: &Reservation, owner: &Owner) -> Refused {
-    let At {
-        what,
-        host,
-        network_view: nv,
-    } = at;
+    let (what, host, nv) = at.words();
     let whose = match owner {
         Owner::Claim(_) => "claim",
         Owner::Machine(_) => "Machine's claims",
@@ -212,11 +207,7 @@ pub fn hostname_taken(at: &At, record: &Reservation, owner: &Owner) -> Refused {
 
 /// The claim's own record holds no address of the pool's subnets.
 pub fn record_elsewhere(at: &At, record: &Reservation) -> Refused {
-    let At {
-        what,
-        host,
-        network_view: nv,
-    } = at;
+    let (what, host, nv) = at.words();
     Refused::new(
         "AllocationFailed",
         format!(
@@ -228,11 +219,7 @@ pub fn record_elsewhere(at: &At, record: &Reservation) -> Refused {
 
 /// More than one reservation has the claim's host name.
 pub fn many_records(at: &At, count: usize) -> Refused {
-    let At {
-        what,
-        host,
-        network_view: nv,
-    } = at;
+    let (what, host, nv) = at.words();
     Refused::new(
         "AllocationFailed",
         format!(
@@ -243,7 +230,7 @@ pub fn many_records(at: &At, count: usize) -> Refused {
 
 /// Infoblox answered a write without the address asked for.
 pub fn written_without_address(at: &At, subnet: &ipnet::IpNet) -> Refused {
-    let At { what, host, .. } = at;
+    let (what, host, _) = at.words();
     Refused::new(
         "AllocationFailed",
         format!("Infoblox wrote {what} {host} without a new address in {subnet}"),
@@ -263,11 +250,7 @@ pub fn exhausted(network_view: &str, full: &[String]) -> Refused {
 
 /// What an allocated claim shows, its IPAddress named after it.
 pub fn allocated(claim: &IPAddressClaim, found: &Found, at: &At) -> Outcome {
-    let At {
-        what,
-        host,
-        network_view: nv,
-    } = at;
+    let (what, host, nv) = at.words();
     let Found {
         address, subnet, ..
     } = found;

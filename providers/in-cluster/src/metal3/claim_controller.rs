@@ -445,12 +445,13 @@ where
     drive(controller, MANAGER, reconcile, ctx, RETRY, shutdown)
 }
 
+/// The IPClaims waiting on a pool.
+trait Waiting: Fn(PoolKey) -> Vec<ObjectRef<IPClaim>> {}
+impl<F: Fn(PoolKey) -> Vec<ObjectRef<IPClaim>>> Waiting for F {}
+
 /// The claims an IPClaim's address concerns: its own, and those waiting on its pool when it
 /// goes (an address going away, of either kind, is a chance for them).
-fn address_changed(
-    address: &IPAddress,
-    waiting: &impl Fn(PoolKey) -> Vec<ObjectRef<IPClaim>>,
-) -> Vec<ObjectRef<IPClaim>> {
+fn address_changed(address: &IPAddress, waiting: &impl Waiting) -> Vec<ObjectRef<IPClaim>> {
     let ns = address.namespace().unwrap_or_default();
     let mut refs = address
         .spec
@@ -469,7 +470,7 @@ fn address_changed(
 /// The IPClaims waiting on an IPPool whose Cluster API address goes away.
 fn capi_address_changed(
     address: &capi::IPAddress,
-    waiting: &impl Fn(PoolKey) -> Vec<ObjectRef<IPClaim>>,
+    waiting: &impl Waiting,
 ) -> Vec<ObjectRef<IPClaim>> {
     let r = &address.spec.pool_ref;
     if r.api_group == GROUP && r.kind == IPPool::kind(&()) && going(address) {

@@ -11,6 +11,8 @@ use ipam_kube_support::claim_outcome::Outcome;
 use kube::ResourceExt;
 
 use crate::api::allocation::ClaimIdentity;
+use crate::claim_decision;
+pub use crate::claim_decision::allocated;
 use crate::ledger::ReserveError;
 use crate::metal3::api::{IPAddress, IPClaim};
 use crate::pool_key::PoolKey;
@@ -79,11 +81,11 @@ pub fn name_taken(existing: &IPAddress) -> Outcome {
 
 /// Why the claim cannot have an IPAddress found for it whose address does not parse.
 pub fn unusable(existing: &IPAddress) -> Outcome {
-    allocation_failed(format!(
-        "IPAddress {} holds {:?}, which is no IP address",
-        existing.name_any(),
-        existing.spec.address
-    ))
+    claim_decision::unusable_as(
+        &existing.name_any(),
+        &existing.spec.address,
+        allocation_failed,
+    )
 }
 
 /// What the claim shows once the ledger answered its adoption of `existing`: `other` is the
@@ -94,20 +96,8 @@ pub fn adopted(
     key: &PoolKey,
     other: Option<ClaimIdentity>,
 ) -> Outcome {
-    match other {
-        None => allocated(&existing.name_any(), address, key),
-        Some(other) => allocation_failed(format!(
-            "IPAddress {} holds {address}, which {key} already gave to {} {}/{}",
-            existing.name_any(),
-            other.kind,
-            other.namespace,
-            other.name
-        )),
-    }
-}
-
-pub fn allocated(name: &str, address: IpAddr, key: &PoolKey) -> Outcome {
-    Outcome::allocated(name, format!("{address} allocated from {key}"))
+    let found = (existing.name_any(), existing.name_any());
+    claim_decision::adopted_as(found, address, key, other, allocation_failed)
 }
 
 #[cfg(test)]
