@@ -70,83 +70,51 @@ pub struct AddressCounts {
     pub out_of_range: i64,
 }
 
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "ipam.cluster.x-k8s.io",
-    version = "v1alpha2",
-    kind = "InClusterIPPool",
-    namespaced,
-    status = "PoolStatus",
-    category = "cluster-api",
-    label("clusterctl.cluster.x-k8s.io/move-hierarchy", ""),
-    label("cluster.x-k8s.io/v1beta1", "v1alpha2"),
-    label("cluster.x-k8s.io/v1beta2", "v1alpha2"),
-    printcolumn(
-        name = "Addresses",
-        type_ = "string",
-        json_path = ".spec.addresses",
-        description = "List of addresses, to allocate from"
-    ),
-    printcolumn(
-        name = "Total",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.total",
-        description = "Count of IPs configured for the pool"
-    ),
-    printcolumn(
-        name = "Free",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.free",
-        description = "Count of unallocated IPs in the pool"
-    ),
-    printcolumn(
-        name = "Used",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.used",
-        description = "Count of allocated IPs in the pool"
-    )
-)]
-pub struct InClusterIPPoolSpec {
-    #[serde(flatten)]
-    pub pool: PoolSpec,
+/// The two pool kinds differ only in their name and scope: one definition serves both.
+macro_rules! pool_kind {
+    ($spec:ident, $kind:literal $(, $scope:ident)?) => {
+        #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+        #[kube(
+            group = "ipam.cluster.x-k8s.io",
+            version = "v1alpha2",
+            kind = $kind,
+            $($scope,)?
+            status = "PoolStatus",
+            category = "cluster-api",
+            label("clusterctl.cluster.x-k8s.io/move-hierarchy", ""),
+            label("cluster.x-k8s.io/v1beta1", "v1alpha2"),
+            label("cluster.x-k8s.io/v1beta2", "v1alpha2"),
+            printcolumn(
+                name = "Addresses",
+                type_ = "string",
+                json_path = ".spec.addresses",
+                description = "List of addresses, to allocate from"
+            ),
+            printcolumn(
+                name = "Total",
+                type_ = "integer",
+                json_path = ".status.ipAddresses.total",
+                description = "Count of IPs configured for the pool"
+            ),
+            printcolumn(
+                name = "Free",
+                type_ = "integer",
+                json_path = ".status.ipAddresses.free",
+                description = "Count of unallocated IPs in the pool"
+            ),
+            printcolumn(
+                name = "Used",
+                type_ = "integer",
+                json_path = ".status.ipAddresses.used",
+                description = "Count of allocated IPs in the pool"
+            )
+        )]
+        pub struct $spec {
+            #[serde(flatten)]
+            pub pool: PoolSpec,
+        }
+    };
 }
 
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "ipam.cluster.x-k8s.io",
-    version = "v1alpha2",
-    kind = "GlobalInClusterIPPool",
-    status = "PoolStatus",
-    category = "cluster-api",
-    label("clusterctl.cluster.x-k8s.io/move-hierarchy", ""),
-    label("cluster.x-k8s.io/v1beta1", "v1alpha2"),
-    label("cluster.x-k8s.io/v1beta2", "v1alpha2"),
-    printcolumn(
-        name = "Addresses",
-        type_ = "string",
-        json_path = ".spec.addresses",
-        description = "List of addresses, to allocate from"
-    ),
-    printcolumn(
-        name = "Total",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.total",
-        description = "Count of IPs configured for the pool"
-    ),
-    printcolumn(
-        name = "Free",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.free",
-        description = "Count of unallocated IPs in the pool"
-    ),
-    printcolumn(
-        name = "Used",
-        type_ = "integer",
-        json_path = ".status.ipAddresses.used",
-        description = "Count of allocated IPs in the pool"
-    )
-)]
-pub struct GlobalInClusterIPPoolSpec {
-    #[serde(flatten)]
-    pub pool: PoolSpec,
-}
+pool_kind!(InClusterIPPoolSpec, "InClusterIPPool", namespaced);
+pool_kind!(GlobalInClusterIPPoolSpec, "GlobalInClusterIPPool");
