@@ -1,8 +1,12 @@
 # The two commands a newcomer needs are `make demo` and `make test`; the rest are parts.
-.PHONY: test demo up down crds bench bench-e2e image fmt clean-testbin
+.PHONY: test unit demo up down crds bench bench-e2e image fmt clean-testbin
 
 test:            ## every test, against a real local kube-apiserver
 	e2e/bin/test.sh
+
+unit:            ## the pure tests alone (decisions, engine, parsers): no control plane
+	CARGO_INCREMENTAL=$${CARGO_INCREMENTAL:-0} cargo test --locked --workspace --lib
+	CARGO_INCREMENTAL=$${CARGO_INCREMENTAL:-0} cargo test --locked -p ipam-engine --tests
 
 demo:            ## start everything, apply examples/, show what the operator did
 	e2e/bin/dev.sh demo

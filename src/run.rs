@@ -112,10 +112,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     // operator may not read (its RBAC follows the same switches) is watched.
     let mut providers = crate::k0rdent::Providers::default();
     if enabled(Controllers::InCluster) {
-        providers = providers.with(ipam_in_cluster::k0rdent_provider::InClusterProvider);
+        providers = providers.with(ipam_in_cluster::k0rdent_provider::provider());
     }
     if enabled(Controllers::Infoblox) {
-        providers = providers.with(ipam_infoblox::k0rdent_provider::InfobloxProvider);
+        providers = providers.with(ipam_infoblox::k0rdent_provider::provider());
     }
     let k0rdent = enabled(Controllers::K0rdent).then(|| {
         crate::k0rdent::run(

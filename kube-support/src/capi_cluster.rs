@@ -6,6 +6,7 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::capi::IPAddressClaim;
 use crate::capi::keys::{CLUSTER_NAME_LABEL, PAUSED_ANNOTATION};
+use crate::claim_outcome::Outcome;
 
 pub enum ClusterState {
     /// No Cluster named, or the named one exists and is not paused.
@@ -73,4 +74,34 @@ pub async fn state(
             }
         }
     })
+}
+
+/// What a claim shows while its Cluster holds allocation; `None` when it does not.
+pub fn hold(state: &ClusterState, namespace: &str) -> Option<Outcome> {
+    match state {
+        ClusterState::Usable => None,
+        ClusterState::Missing(name) => Some(Outcome::waiting(
+            "ClusterNotFound",
+            format!("waiting for Cluster {namespace}/{name} to exist"),
+        )),
+        ClusterState::Paused(name) => Some(Outcome::waiting(
+            "ClusterPaused",
+            format!("Cluster {namespace}/{name} is paused; allocation waits until it resumes"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_paused_cluster_holds_allocation_and_says_which() {
+        assert_eq!(hold(&ClusterState::Usable, "ns"), None);
+        let missing = hold(&ClusterState::Missing("wl".into()), "ns").unwrap();
+        assert_eq!(missing.reason(), Some("ClusterNotFound"));
+        assert!(missing.ready.unwrap().message.contains("ns/wl"));
+        let paused = hold(&ClusterState::Paused("wl".into()), "ns").unwrap();
+        assert_eq!(paused.reason(), Some("ClusterPaused"));
+    }
 }

@@ -2,10 +2,12 @@
 //! every backend must write them.
 
 use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{EventType, Recorder};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::capi::IPAddressClaim;
+use crate::claim_outcome::Outcome;
 use crate::conditions::{self, Decision};
 
 /// Writes `decision` (and `address_ref` once allocated) when it differs from what the claim
@@ -62,4 +64,33 @@ pub async fn write_ready(
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Shows `outcome` on the claim: its condition and address reference written when they
+/// differ from what the claim shows, and its warning told as an event when they did.
+/// Returns whether anything was written.
+pub async fn show(
+    client: &kube::Client,
+    manager: &str,
+    recorder: &Recorder,
+    claim: &IPAddressClaim,
+    outcome: &Outcome,
+) -> kube::Result<bool> {
+    let Some(ready) = &outcome.ready else {
+        return Ok(false);
+    };
+    let changed = write_ready(client, manager, claim, outcome.address.as_deref(), ready).await?;
+    if changed && let Some(reason) = outcome.warning {
+        let note = &ready.message;
+        crate::events::publish(
+            recorder,
+            claim,
+            EventType::Warning,
+            reason,
+            "Allocate",
+            note,
+        )
+        .await;
+    }
+    Ok(changed)
 }

@@ -63,3 +63,17 @@ where
         Err(e) => Err(e),
     }
 }
+
+/// Deletes an object this controller protects with `finalizer`: the finalizer first, so the
+/// deletion completes at once. One already gone counts as deleted.
+pub async fn remove_and_delete<K>(api: &Api<K>, obj: &K, finalizer: &str) -> kube::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    remove(api, obj, finalizer).await?;
+    match api.delete(&obj.name_any(), &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}

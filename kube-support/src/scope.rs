@@ -1,11 +1,6 @@
 //! Helpers every controller's plumbing repeats.
 
-use std::fmt::Display;
-use std::sync::Arc;
-use std::time::Duration;
-
-use kube::runtime::controller::Action;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource};
 
 /// The API for a namespaced kind in `namespace`, or in every namespace when None: how a
 /// controller honours `--namespace`.
@@ -43,15 +38,4 @@ pub fn watcher(watch_filter: Option<&str>) -> kube::runtime::watcher::Config {
         )),
         None => config,
     }
-}
-
-/// An `error_policy` for controllers whose errors are all worth a retry a little later:
-/// logs the object and the cause, and looks again in two seconds.
-pub fn retry_later<K, E, C>(obj: Arc<K>, error: &E, _: Arc<C>) -> Action
-where
-    K: Resource<DynamicType = ()>,
-    E: Display,
-{
-    tracing::warn!(kind = %K::kind(&()), name = %obj.name_any(), %error, "reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
 }

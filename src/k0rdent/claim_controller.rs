@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use ipam_kube_support::{scope, status};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::watcher;
+use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -21,20 +21,13 @@ pub struct Context {
     pub client: Client,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("ClusterIPAMClaim {name}: {source}")]
-pub struct Error {
-    name: String,
-    source: kube::Error,
-}
-
-pub async fn reconcile(claim: Arc<ClusterIPAMClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    claim: Arc<ClusterIPAMClaim>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let ns = claim.namespace().unwrap_or_default();
     let name = claim.name_any();
-    let err = |source| Error {
-        name: format!("{ns}/{name}"),
-        source,
-    };
+    let fail = Reconciling::new(claim.as_ref());
     let kcm = |deleting, bound| {
         ipam_kube_support::metrics::get()
             .kcm
@@ -62,7 +55,7 @@ pub async fn reconcile(claim: Arc<ClusterIPAMClaim>, ctx: Arc<Context>) -> Resul
             &Patch::Apply(&body),
         )
         .await
-        .map_err(err)?;
+        .map_err(fail.at("apply the ClusterIPAM"))?;
 
     // As kcm does: the claim names its ClusterIPAM. Only ever set, never changed (CEL).
     if claim
@@ -75,7 +68,7 @@ pub async fn reconcile(claim: Arc<ClusterIPAMClaim>, ctx: Arc<Context>) -> Resul
         Api::<ClusterIPAMClaim>::namespaced(ctx.client.clone(), &ns)
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(err)?;
+            .map_err(fail.at("name the ClusterIPAM in the claim"))?;
     }
 
     let status = ipam.status.unwrap_or_default();
@@ -107,7 +100,7 @@ pub async fn reconcile(claim: Arc<ClusterIPAMClaim>, ctx: Arc<Context>) -> Resul
             json!({"bound": bound, "conditions": conditions}),
         )
         .await
-        .map_err(err)?;
+        .map_err(fail.at("write status"))?;
     }
     kcm(false, bound);
     Ok(Action::await_change())
@@ -132,15 +125,8 @@ fn reason_of(reason: &str) -> &'static str {
         .unwrap_or("Pending")
 }
 
-/// The ClusterIPAMClaim controller; the returned future runs it until `shutdown` resolves.
-pub fn run<S>(
-    ctx: Arc<Context>,
-    namespace: Option<&str>,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+/// The ClusterIPAMClaim controller, to be driven by [`super::run`].
+pub fn controller(ctx: &Context, namespace: Option<&str>) -> Controller<ClusterIPAMClaim> {
     let (claims, ipams) = (
         scope::api(&ctx.client, namespace),
         scope::api(&ctx.client, namespace),
@@ -151,11 +137,4 @@ where
         watcher::Config::default().any_semantic(),
     )
     .owns::<ClusterIPAM>(ipams, watcher::Config::default())
-    .graceful_shutdown_on(shutdown)
-    .run(
-        ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-        scope::retry_later,
-        ctx,
-    )
-    .for_each(|_| futures::future::ready(()))
 }

@@ -7,14 +7,14 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use ipam_kube_support::conditions::{self, Decision};
+use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use ipam_kube_support::{scope, status};
 use kube::api::{Patch, PatchParams};
 use kube::core::DynamicObject;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
@@ -28,13 +28,6 @@ pub const HELM_RELEASE_READY: &str = "HelmReleaseReady";
 
 pub struct Context {
     pub client: Client,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("ClusterDeployment {name}: {source}")]
-pub struct Error {
-    name: String,
-    source: kube::Error,
 }
 
 /// The claim a deployment uses, if IPAM is enabled (kcm writes `ipamClaim: {}` when it is not).
@@ -53,17 +46,17 @@ enum Ipam {
     Bound(serde_json::Map<String, Value>, Decision),
 }
 
-pub async fn reconcile(cd: Arc<ClusterDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    cd: Arc<ClusterDeployment>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let ns = cd.namespace().unwrap_or_default();
     let name = cd.name_any();
-    let err = |source| Error {
-        name: format!("{ns}/{name}"),
-        source,
-    };
+    let fail = Reconciling::new(cd.as_ref());
     if cd.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let ipam = ipam(&cd, &ctx).await.map_err(err)?;
+    let ipam = ipam(&cd, &ctx).await.map_err(fail.at("read the claim"))?;
     let mut decisions = Vec::new();
     let ipam_values = match ipam {
         Ipam::Disabled => None,
@@ -75,7 +68,9 @@ pub async fn reconcile(cd: Arc<ClusterDeployment>, ctx: Arc<Context>) -> Result<
                 "WaitingForIPAM",
                 "not created until the IPAM claim is bound",
             ));
-            write(&ctx, &cd, &decisions).await.map_err(err)?;
+            write(&ctx, &cd, &decisions)
+                .await
+                .map_err(fail.at("write status"))?;
             return Ok(Action::await_change());
         }
         Ipam::Bound(values, d) => {
@@ -87,7 +82,7 @@ pub async fn reconcile(cd: Arc<ClusterDeployment>, ctx: Arc<Context>) -> Result<
     let Some(template) = Api::<ClusterTemplate>::namespaced(ctx.client.clone(), &ns)
         .get_opt(&cd.spec.template)
         .await
-        .map_err(err)?
+        .map_err(fail.at("read the ClusterTemplate"))?
     else {
         decisions.push(Decision::new(
             TEMPLATE_READY,
@@ -98,7 +93,9 @@ pub async fn reconcile(cd: Arc<ClusterDeployment>, ctx: Arc<Context>) -> Result<
                 cd.spec.template
             ),
         ));
-        write(&ctx, &cd, &decisions).await.map_err(err)?;
+        write(&ctx, &cd, &decisions)
+            .await
+            .map_err(fail.at("write status"))?;
         return Ok(Action::await_change());
     };
     let template_status = template.status.clone().unwrap_or_default();
@@ -115,7 +112,9 @@ pub async fn reconcile(cd: Arc<ClusterDeployment>, ctx: Arc<Context>) -> Result<
             message.push_str(&format!(": {e}"));
         }
         decisions.push(Decision::new(TEMPLATE_READY, false, "Failed", message));
-        write(&ctx, &cd, &decisions).await.map_err(err)?;
+        write(&ctx, &cd, &decisions)
+            .await
+            .map_err(fail.at("write status"))?;
         return Ok(Action::await_change());
     }
     decisions.push(Decision::new(
@@ -137,7 +136,9 @@ pub async fn reconcile(cd: Arc<ClusterDeployment>, ctx: Arc<Context>) -> Result<
             "DryRun",
             format!("dry run: HelmRelease {ns}/{name} rendered, not created"),
         ));
-        write(&ctx, &cd, &decisions).await.map_err(err)?;
+        write(&ctx, &cd, &decisions)
+            .await
+            .map_err(fail.at("write status"))?;
         return Ok(Action::await_change());
     }
     let releases =
@@ -150,9 +151,11 @@ pub async fn reconcile(cd: Arc<ClusterDeployment>, ctx: Arc<Context>) -> Result<
             "FluxNotInstalled",
             "the HelmRelease kind (helm.toolkit.fluxcd.io/v2) is not served: install Flux's helm-controller",
         )),
-        Err(e) => return Err(err(e)),
+        Err(e) => return Err(fail.at("apply the HelmRelease")(e)),
     }
-    write(&ctx, &cd, &decisions).await.map_err(err)?;
+    write(&ctx, &cd, &decisions)
+        .await
+        .map_err(fail.at("write status"))?;
     Ok(Action::await_change())
 }
 
@@ -327,15 +330,8 @@ async fn write(
     .map(|_| ())
 }
 
-/// The ClusterDeployment controller; the returned future runs it until `shutdown` resolves.
-pub fn run<S>(
-    ctx: Arc<Context>,
-    namespace: Option<&str>,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+/// The ClusterDeployment controller, to be driven by [`super::run`].
+pub fn controller(ctx: &Context, namespace: Option<&str>) -> Controller<ClusterDeployment> {
     let client = ctx.client.clone();
     let deployments: Api<ClusterDeployment> = scope::api(&client, namespace);
     let claims: Api<ClusterIPAMClaim> = scope::api(&client, namespace);
@@ -377,11 +373,4 @@ where
                     .collect::<Vec<_>>()
             },
         )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-            scope::retry_later,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
 }

@@ -7,15 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use ipam_kube_support::{scope, status};
 use ipam_provider::{ClaimRef, NetworkRequest, ProviderError, Retired};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::DynamicObject;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -34,13 +34,6 @@ pub struct Context {
     pub providers: Providers,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("ClusterIPAM {name}: {source}")]
-pub struct Error {
-    name: String,
-    source: kube::Error,
-}
-
 /// The deployment a claim serves: `spec.cluster`, else the deployment owning an inline claim.
 pub fn deployment_name(claim: &ClusterIPAMClaim) -> Option<String> {
     claim
@@ -57,13 +50,13 @@ pub fn deployment_name(claim: &ClusterIPAMClaim) -> Option<String> {
         })
 }
 
-pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    ipam: Arc<ClusterIPAM>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let ns = ipam.namespace().unwrap_or_default();
     let name = ipam.name_any();
-    let err = |source| Error {
-        name: format!("{ns}/{name}"),
-        source,
-    };
+    let fail = Reconciling::new(ipam.as_ref());
     let claim_name = ipam
         .spec
         .cluster_ipam_claim_ref
@@ -73,7 +66,7 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
     let Some(claim) = Api::<ClusterIPAMClaim>::namespaced(ctx.client.clone(), &ns)
         .get_opt(&claim_name)
         .await
-        .map_err(err)?
+        .map_err(fail.at("read the claim"))?
     else {
         let d = Decision::new(
             READY,
@@ -83,7 +76,7 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
         );
         write(&ctx, &ipam, ClusterIPAMPhase::Pending, vec![], &[d])
             .await
-            .map_err(err)?;
+            .map_err(fail.at("write status"))?;
         return Ok(Action::await_change());
     };
     let provider_name = claim.spec.provider.as_str();
@@ -96,7 +89,7 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
         );
         write(&ctx, &ipam, ClusterIPAMPhase::Pending, vec![], &[d])
             .await
-            .map_err(err)?;
+            .map_err(fail.at("write status"))?;
         return Ok(Action::await_change());
     };
 
@@ -104,7 +97,7 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
         Some(cd) => Api::<ClusterDeployment>::namespaced(ctx.client.clone(), &ns)
             .get_opt(&cd)
             .await
-            .map_err(err)?
+            .map_err(fail.at("read the ClusterDeployment"))?
             .map(|cd| networks::nodes_needed(cd.spec.config.as_ref()))
             .unwrap_or(1),
         None => 1,
@@ -123,7 +116,7 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
             );
             write(&ctx, &ipam, ClusterIPAMPhase::Pending, vec![], &[d])
                 .await
-                .map_err(err)?;
+                .map_err(fail.at("write status"))?;
             return Ok(Action::await_change());
         }
     };
@@ -152,7 +145,7 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
                 }
             }
             Err(ProviderError::Invalid(message)) => not_usable.push(("PoolRefused", message)),
-            Err(ProviderError::Kube(e)) => return Err(err(e)),
+            Err(ProviderError::Kube(e)) => return Err(fail.at("ensure a pool")(e)),
         }
     }
 
@@ -170,7 +163,7 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
                 Ok(Retired::Gone) => {}
                 Ok(Retired::InUse(message)) => lingering.push(message),
                 Err(ProviderError::Invalid(message)) => lingering.push(message),
-                Err(ProviderError::Kube(e)) => return Err(err(e)),
+                Err(ProviderError::Kube(e)) => return Err(fail.at("retire a pool")(e)),
             }
         }
     }
@@ -217,7 +210,7 @@ pub async fn reconcile(ipam: Arc<ClusterIPAM>, ctx: Arc<Context>) -> Result<Acti
     };
     write(&ctx, &ipam, phase, provider_data, &[ready, released])
         .await
-        .map_err(err)?;
+        .map_err(fail.at("write status"))?;
     ipam_kube_support::metrics::get().domain.cluster_ipam_bound(
         &ipam.namespace().unwrap_or_default(),
         &ipam.name_any(),
@@ -283,15 +276,8 @@ async fn write(
         .map(|_| ())
 }
 
-/// The ClusterIPAM controller; the returned future runs it until `shutdown` resolves.
-pub fn run<S>(
-    ctx: Arc<Context>,
-    namespace: Option<&str>,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+/// The ClusterIPAM controller, to be driven by [`super::run`].
+pub fn controller(ctx: &Context, namespace: Option<&str>) -> Controller<ClusterIPAM> {
     let client = ctx.client.clone();
     let ipams: Api<ClusterIPAM> = scope::api(&client, namespace);
     let deployments: Api<ClusterDeployment> = scope::api(&client, namespace);
@@ -342,11 +328,4 @@ where
         );
     }
     controller
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-            scope::retry_later,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
 }

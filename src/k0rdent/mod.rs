@@ -13,7 +13,15 @@ pub mod template_status;
 
 use std::sync::Arc;
 
+use ipam_kube_support::drive::drive;
+use ipam_kube_support::reconcile_error::RETRY;
+
 pub use registry::Providers;
+
+use self::{
+    claim_controller as claim, deployment_controller as deployment, ipam_controller as ipam,
+    template_controller as template,
+};
 
 /// Runs the four k0rdent controllers until `shutdown` resolves.
 pub async fn run(
@@ -30,33 +38,34 @@ pub async fn run(
         }
     };
     let ns = namespace.as_deref();
-    let claims = claim_controller::run(
-        Arc::new(claim_controller::Context {
-            client: client.clone(),
-        }),
-        ns,
-        signal(),
-    );
-    let ipams = ipam_controller::run(
-        Arc::new(ipam_controller::Context {
-            client: client.clone(),
-            providers,
-        }),
-        ns,
-        signal(),
-    );
-    let templates = template_controller::run(
-        Arc::new(template_controller::Context {
-            client: client.clone(),
-        }),
-        ns,
-        signal(),
-    );
-    let deployments = deployment_controller::run(
-        Arc::new(deployment_controller::Context { client }),
-        ns,
-        signal(),
-    );
+    let claim_ctx = Arc::new(claim::Context {
+        client: client.clone(),
+    });
+    let ipam_ctx = Arc::new(ipam::Context {
+        client: client.clone(),
+        providers,
+    });
+    let template_ctx = Arc::new(template::Context {
+        client: client.clone(),
+    });
+    let cd_ctx = Arc::new(deployment::Context { client });
+    // Each controller module gives its controller, field manager and reconcile alike.
+    macro_rules! run {
+        ($controller:ident, $ctx:ident) => {
+            drive(
+                $controller::controller(&$ctx, ns),
+                $controller::MANAGER,
+                $controller::reconcile,
+                $ctx,
+                RETRY,
+                signal(),
+            )
+        };
+    }
+    let claims = run!(claim, claim_ctx);
+    let ipams = run!(ipam, ipam_ctx);
+    let templates = run!(template, template_ctx);
+    let deployments = run!(deployment, cd_ctx);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);

@@ -13,12 +13,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use ipam_kube_support::{scope, status};
 use kube::api::{Patch, PatchParams};
 use kube::core::DynamicObject;
 use kube::runtime::controller::Action;
-use kube::runtime::watcher;
+use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
@@ -40,26 +40,21 @@ pub struct Context {
     pub client: Client,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("ClusterTemplate {name}: {source}")]
-pub struct Error {
-    name: String,
-    source: kube::Error,
-}
-
-pub async fn reconcile(template: Arc<ClusterTemplate>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = template.namespace().unwrap_or_default();
-    let name = template.name_any();
-    let err = |source| Error {
-        name: format!("{ns}/{name}"),
-        source,
-    };
+pub async fn reconcile(
+    template: Arc<ClusterTemplate>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let fail = Reconciling::new(template.as_ref());
     if template.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let found = find_chart(&template, &ctx.client).await.map_err(err)?;
+    let found = find_chart(&template, &ctx.client)
+        .await
+        .map_err(fail.at("find the chart"))?;
     let verdict = template_status::decide(&found);
-    write(&ctx.client, &template, &verdict).await.map_err(err)?;
+    write(&ctx.client, &template, &verdict)
+        .await
+        .map_err(fail.at("write status"))?;
     Ok(Action::requeue(if verdict.valid { VALID } else { WAITING }))
 }
 
@@ -180,22 +175,8 @@ async fn write(
         .map(|_| ())
 }
 
-/// The ClusterTemplate controller; the returned future runs it until `shutdown` resolves.
-pub fn run<S>(
-    ctx: Arc<Context>,
-    namespace: Option<&str>,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+/// The ClusterTemplate controller, to be driven by [`super::run`].
+pub fn controller(ctx: &Context, namespace: Option<&str>) -> Controller<ClusterTemplate> {
     let templates: Api<ClusterTemplate> = scope::api(&ctx.client, namespace);
     ipam_kube_support::readiness::controller("k0rdent", templates, watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-            scope::retry_later,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
 }

@@ -172,8 +172,8 @@ pub async fn setup(prefix: &str) -> (TestNamespace, tokio::sync::oneshot::Sender
         shutdown.clone(),
     ));
     let providers = ipam_operator::k0rdent::Providers::default()
-        .with(ipam_in_cluster::k0rdent_provider::InClusterProvider)
-        .with(ipam_infoblox::k0rdent_provider::InfobloxProvider);
+        .with(ipam_in_cluster::k0rdent_provider::provider())
+        .with(ipam_infoblox::k0rdent_provider::provider());
     tokio::spawn(ipam_operator::k0rdent::run(
         ns.client.clone(),
         providers,

@@ -1,50 +1,29 @@
 //! The in-cluster backend behind k0rdent's ClusterIPAM: one InClusterIPPool per requested
 //! network, in the claim's namespace, owned by the claim.
 
-use futures::future::BoxFuture;
 use ipam_provider::{
-    ClaimRef, NetworkRequest, PoolRef, PoolState, Provider, ProviderError, Retired,
+    Backend, ClaimRef, NetworkRequest, PoolRef, PoolState, ProviderError, Retired,
 };
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
+use crate::addresses::address_in_pool;
 use crate::api::capi::IPAddress;
 use crate::api::{GROUP, InClusterIPPool};
-use crate::claim_controller::address_in_pool;
 use crate::pool_object::PoolObject;
 
 /// Field manager of the pool specs written for claims. Fields other managers set (say a
 /// user's `excludedAddresses` keeping the control-plane VIP out) are left alone.
 const MANAGER: &str = "ipam-operator-k0rdent";
 
-pub struct InClusterProvider;
-
-impl Provider for InClusterProvider {
-    fn name(&self) -> &'static str {
-        "in-cluster"
-    }
-
-    fn pool_resource(&self) -> kube::core::ApiResource {
-        kube::core::ApiResource::erase::<InClusterIPPool>(&())
-    }
-
-    fn ensure_pool<'a>(
-        &'a self,
-        client: &'a Client,
-        claim: &'a ClaimRef,
-        network: &'a NetworkRequest,
-    ) -> BoxFuture<'a, Result<PoolState, ProviderError>> {
-        Box::pin(ensure(client, claim, network))
-    }
-
-    fn retire_pool<'a>(
-        &'a self,
-        client: &'a Client,
-        claim: &'a ClaimRef,
-        pool_name: &'a str,
-    ) -> BoxFuture<'a, Result<Retired, ProviderError>> {
-        Box::pin(retire(client, claim, pool_name))
+/// The in-cluster backend, as claims name it (`provider: in-cluster`).
+pub fn provider() -> Backend {
+    Backend {
+        name: "in-cluster",
+        pool_resource: || kube::core::ApiResource::erase::<InClusterIPPool>(&()),
+        ensure_pool: |client, claim, network| Box::pin(ensure(client, claim, network)),
+        retire_pool: |client, claim, pool| Box::pin(retire(client, claim, pool)),
     }
 }
 

@@ -3,8 +3,11 @@
 //!
 //! Usable on its own: [`run`] needs only a `kube::Client`.
 
+pub mod addresses;
 pub mod api;
 pub mod claim_controller;
+pub(crate) mod claim_decision;
+pub mod claim_pool;
 pub mod config;
 pub mod conversion;
 pub mod holders;
@@ -14,6 +17,7 @@ pub mod metal3;
 pub mod orphans;
 pub mod pacer;
 pub mod pool_controller;
+mod pool_deletion;
 pub mod pool_key;
 pub mod pool_object;
 pub mod settled;

@@ -12,12 +12,11 @@ use std::net::IpAddr;
 use ipam_kube_support::capi::IPAddress;
 use ipam_kube_support::capi::keys::ADDRESS_FINALIZER;
 use ipam_kube_support::finalizers;
-use kube::api::DeleteParams;
 use kube::{Api, Client, ResourceExt};
 
+use crate::addresses::address_holder;
 use crate::api::AddressAllocation;
 use crate::api::allocation::allocation_name;
-use crate::claim_controller::address_holder;
 use crate::holders;
 use crate::ledger::Ledger;
 use crate::pool_key::PoolKey;
@@ -66,15 +65,7 @@ pub async fn free(
         }
         tracing::info!(%pool, address = %address.spec.address, claim = %holder.name, "freeing an address whose claim is gone");
         let addresses = Api::<IPAddress>::namespaced(client.clone(), &holder.namespace);
-        finalizers::remove(&addresses, *address, ADDRESS_FINALIZER).await?;
-        match addresses
-            .delete(&address.name_any(), &DeleteParams::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e),
-        }
+        finalizers::remove_and_delete(&addresses, *address, ADDRESS_FINALIZER).await?;
         ledger.release(pool, &holder).await?;
         freed += 1;
     }

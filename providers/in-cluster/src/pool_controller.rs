@@ -2,11 +2,11 @@
 //! which waits until no IPAddress uses the pool. One generic controller serves both kinds.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use ipam_engine::Allocator;
 use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::drive::drive;
+use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
 use ipam_kube_support::{finalizers, status};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -14,13 +14,15 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
+use crate::addresses::address_in_pool;
 use crate::api::capi::IPAddress;
 use crate::api::capi::keys::POOL_FINALIZER;
 use crate::api::pool::AddressCounts;
-use crate::claim_controller::{ReleaseNotifier, address_in_pool};
+use crate::claim_controller::ReleaseNotifier;
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::pacer::Pacer;
+use crate::pool_deletion::{self, Going, Keepers};
 use crate::pool_object::PoolObject;
 use crate::{stale_records, stores};
 
@@ -38,23 +40,16 @@ pub struct Context {
     pub released: Vec<ReleaseNotifier>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("pool {pool}: {source}")]
-pub struct Error {
-    pool: String,
-    source: kube::Error,
-}
-
 fn api<P: PoolObject>(client: &Client, pool: &P) -> Api<P> {
     P::api(client, pool.namespace().as_deref())
 }
 
-pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile<P: PoolObject>(
+    pool: Arc<P>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let key = pool.key();
-    let err = |source| Error {
-        pool: key.to_string(),
-        source,
-    };
+    let fail = Reconciling::new(pool.as_ref());
     ctx.caches_ready.wait().await;
     if pool.meta().deletion_timestamp.is_none()
         && let Some(wait) = ctx.pacer.turn(
@@ -73,7 +68,7 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
         .collect();
     if crate::orphans::free(&ctx.client, &ctx.ledger, &key, &suspects)
         .await
-        .map_err(err)?
+        .map_err(fail.at("free orphaned addresses"))?
         > 0
     {
         // The freed addresses' deletions bring the pool back with fresh counts.
@@ -82,48 +77,27 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
     let pools = api(&ctx.client, pool.as_ref());
 
     if pool.meta().deletion_timestamp.is_some() {
-        let blocked = if in_use.is_empty() {
-            stale_records::deletion_blocked(&ctx.client, &ctx.ledger, &key)
-                .await
-                .map_err(err)?
-        } else {
-            None
+        let going = Going {
+            pools: &pools,
+            pool: pool.as_ref(),
+            key: &key,
+            finalizer: POOL_FINALIZER,
+            in_use: (in_use.len(), "IPAddresses"),
         };
-        if let Some(d) = blocked {
-            write_status(&pools, pool.as_ref(), None, &d)
-                .await
-                .map_err(err)?;
-            return Ok(Action::requeue(Duration::from_secs(2)));
-        }
-        if in_use.is_empty() {
-            // Records of claims that vanished mid-allocation must not outlive the pool.
-            ctx.ledger.purge(&key).await.map_err(err)?;
-            ctx.sweeper.forget(&key);
-            ctx.pacer.forget(&key);
-            finalizers::remove(&pools, pool.as_ref(), POOL_FINALIZER)
-                .await
-                .map_err(err)?;
+        let keepers = Keepers::new(&ctx.client, &ctx.ledger, &ctx.sweeper, &ctx.pacer);
+        let Some((d, action)) = pool_deletion::finish(keepers, going).await? else {
             pool_gauges(&key, None);
-        } else {
-            let d = Decision::new(
-                READY,
-                false,
-                "PoolInUse",
-                format!(
-                    "deletion waits for {} IPAddresses of {key} to be released",
-                    in_use.len()
-                ),
-            );
-            write_status(&pools, pool.as_ref(), None, &d)
-                .await
-                .map_err(err)?;
-        }
-        return Ok(Action::await_change());
+            return Ok(Action::await_change());
+        };
+        write_status(&pools, pool.as_ref(), None, &d)
+            .await
+            .map_err(fail.at("write status"))?;
+        return Ok(action);
     }
     if !finalizers::has(pool.as_ref(), POOL_FINALIZER) {
         finalizers::add(&pools, pool.as_ref(), POOL_FINALIZER)
             .await
-            .map_err(err)?;
+            .map_err(fail.at("add the finalizer"))?;
         return Ok(Action::await_change());
     }
     let (counts, decision) = match pool.compile() {
@@ -182,7 +156,7 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
     };
     let written = write_status(&pools, pool.as_ref(), Some(counts), &decision)
         .await
-        .map_err(err)?;
+        .map_err(fail.at("write status"))?;
     // A validation failure is told once, when the pool turns invalid, not on every pass.
     if written && decision.reason == "InvalidSpec" {
         let event = Event {
@@ -201,7 +175,7 @@ pub async fn reconcile<P: PoolObject>(pool: Arc<P>, ctx: Arc<Context>) -> Result
         .sweeper
         .sweep(&ctx.client, &ctx.ledger, &key, &present, &ctx.released)
         .await
-        .map_err(err)?;
+        .map_err(fail.at("sweep stale records"))?;
     Ok(Action::requeue(next))
 }
 
@@ -239,11 +213,6 @@ async fn write_status<P: PoolObject>(
 fn pool_gauges(key: &crate::pool_key::PoolKey, counts: Option<[i64; 3]>) {
     let namespace = key.namespace.as_deref().unwrap_or_default();
     ipam_kube_support::metrics::get().pool(&key.kind, namespace, &key.name, counts);
-}
-
-fn error_policy<P: PoolObject>(pool: Arc<P>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(pool = %pool.name_any(), %error, "pool reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
 }
 
 /// What a pool controller is given besides its configuration and caches.
@@ -286,24 +255,21 @@ where
         pacer: Default::default(),
         released: vec![released],
     });
-    ipam_kube_support::readiness::controller("in-cluster", pools, config.watcher())
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
-        .watches_stream(address_changes, move |address: IPAddress| {
-            let r = &address.spec.pool_ref;
-            (r.api_group == crate::api::GROUP && r.kind == P::KIND).then(|| {
-                let pool = ObjectRef::<P>::new(&r.name);
-                if namespaced {
-                    pool.within(&address.namespace().unwrap_or_default())
-                } else {
-                    pool
-                }
-            })
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile::<P>),
-            error_policy::<P>,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
+    let controller =
+        ipam_kube_support::readiness::controller("in-cluster", pools, config.watcher())
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(config.concurrency),
+            )
+            .watches_stream(address_changes, move |address: IPAddress| {
+                let r = &address.spec.pool_ref;
+                (r.api_group == crate::api::GROUP && r.kind == P::KIND).then(|| {
+                    let pool = ObjectRef::<P>::new(&r.name);
+                    if namespaced {
+                        pool.within(&address.namespace().unwrap_or_default())
+                    } else {
+                        pool
+                    }
+                })
+            });
+    drive(controller, MANAGER, reconcile::<P>, ctx, RETRY, shutdown)
 }

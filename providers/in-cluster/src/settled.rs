@@ -22,6 +22,11 @@ impl Settled {
         self.0.lock().expect("settled lock").get(claim_uid) == Some(&address)
     }
 
+    /// The address this process last wrote for the claim.
+    pub fn address(&self, claim_uid: &str) -> Option<IpAddr> {
+        self.0.lock().expect("settled lock").get(claim_uid).copied()
+    }
+
     /// Whether this process saw the claim through, whatever address.
     pub fn knows(&self, claim_uid: &str) -> bool {
         self.0.lock().expect("settled lock").contains_key(claim_uid)

@@ -37,6 +37,9 @@ where
 
 /// The shared watches of one operator process. Readers subscribe while the controllers are
 /// built; [`Caches::start`] then starts every watch, so none misses a change.
+/// Resolves once a cache has finished its first list.
+pub type Ready = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 #[derive(Default)]
 pub struct Caches {
     kinds: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
@@ -141,7 +144,7 @@ impl Caches {
     }
 
     /// Resolves once kind `K`'s store has its first list; for [`CachesReady::spawn`].
-    pub fn ready<K>(&self) -> Pin<Box<dyn Future<Output = ()> + Send>>
+    pub fn ready<K>(&self) -> Ready
     where
         K: Resource + 'static,
         K::DynamicType: Eq + Hash,
@@ -185,9 +188,7 @@ where
 pub struct CachesReady(tokio::sync::watch::Receiver<bool>);
 
 impl CachesReady {
-    pub fn spawn(
-        stores: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
-    ) -> Self {
+    pub fn spawn(stores: Vec<Ready>) -> Self {
         let (open, gate) = tokio::sync::watch::channel(false);
         // /readyz waits for every cache a controller reads.
         ipam_kube_support::readiness::track("in-cluster caches", gate.clone());

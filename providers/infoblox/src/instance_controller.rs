@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use ipam_kube_support::conditions::{Decision, READY};
+use ipam_kube_support::drive::drive;
+use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt};
 
@@ -17,13 +18,6 @@ pub const MANAGER: &str = "ipam-operator-infoblox-instances";
 pub const REACHABLE: &str = "Reachable";
 pub const AUTHENTICATED: &str = "Authenticated";
 pub const VERSION_SUPPORTED: &str = "WAPIVersionSupported";
-
-#[derive(Debug, thiserror::Error)]
-#[error("InfobloxInstance {instance}: cannot write status: {source}")]
-pub struct Error {
-    instance: String,
-    source: kube::Error,
-}
 
 struct Context {
     client: Client,
@@ -120,7 +114,10 @@ pub async fn check(wapi: &WapiClient, instance: &InfobloxInstance) -> Vec<Decisi
     out
 }
 
-async fn reconcile(instance: Arc<InfobloxInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile(
+    instance: Arc<InfobloxInstance>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let decisions =
         match connect::client_for(&ctx.client, &instance, &ctx.config.secret_namespace).await {
             Ok(wapi) => check(&wapi, &instance).await,
@@ -141,20 +138,12 @@ async fn reconcile(instance: Arc<InfobloxInstance>, ctx: Arc<Context>) -> Result
     let api = Api::<InfobloxInstance>::all(ctx.client.clone());
     crate::report::conditions(&api, MANAGER, instance.as_ref(), &current, &decisions)
         .await
-        .map_err(|source| Error {
-            instance: instance.name_any(),
-            source,
-        })?;
+        .map_err(Reconciling::new(instance.as_ref()).at("write status"))?;
     Ok(Action::requeue(if ready {
         ctx.config.resync
     } else {
         ctx.config.retry
     }))
-}
-
-fn error_policy(instance: Arc<InfobloxInstance>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(instance = %instance.name_any(), %error, "reconcile failed; retrying");
-    Action::requeue(ctx.config.retry)
 }
 
 pub fn run<S>(
@@ -169,17 +158,11 @@ where
         client: client.clone(),
         config: config.clone(),
     });
-    ipam_kube_support::readiness::controller(
+    let controller = ipam_kube_support::readiness::controller(
         "infoblox",
         Api::<InfobloxInstance>::all(client),
         config.watcher(),
     )
-    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
-    .graceful_shutdown_on(shutdown)
-    .run(
-        ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-        error_policy,
-        ctx,
-    )
-    .for_each(|_| futures::future::ready(()))
+    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    drive(controller, MANAGER, reconcile, ctx, config.retry, shutdown)
 }

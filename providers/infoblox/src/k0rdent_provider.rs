@@ -6,10 +6,9 @@
 //! `ipam-operator.io/infoblox-network-view` and `ipam-operator.io/infoblox-dns-zone`
 //! annotations, else the instance's defaults.
 
-use futures::future::BoxFuture;
 use ipam_engine::{Cidr, InClusterSpec, Pool};
 use ipam_provider::{
-    ClaimRef, NetworkRequest, PoolRef, PoolState, Provider, ProviderError, Retired,
+    Backend, ClaimRef, NetworkRequest, PoolRef, PoolState, ProviderError, Retired,
 };
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
@@ -23,33 +22,13 @@ pub const DNS_ZONE_ANNOTATION: &str = "ipam-operator.io/infoblox-dns-zone";
 const MANAGER: &str = "ipam-operator-k0rdent";
 const GROUP: &str = "ipam.cluster.x-k8s.io";
 
-pub struct InfobloxProvider;
-
-impl Provider for InfobloxProvider {
-    fn name(&self) -> &'static str {
-        "ipam-infoblox"
-    }
-
-    fn pool_resource(&self) -> kube::core::ApiResource {
-        kube::core::ApiResource::erase::<InfobloxIPPool>(&())
-    }
-
-    fn ensure_pool<'a>(
-        &'a self,
-        client: &'a Client,
-        claim: &'a ClaimRef,
-        network: &'a NetworkRequest,
-    ) -> BoxFuture<'a, Result<PoolState, ProviderError>> {
-        Box::pin(ensure(client, claim, network))
-    }
-
-    fn retire_pool<'a>(
-        &'a self,
-        client: &'a Client,
-        claim: &'a ClaimRef,
-        pool_name: &'a str,
-    ) -> BoxFuture<'a, Result<Retired, ProviderError>> {
-        Box::pin(retire(client, claim, pool_name))
+/// The Infoblox backend, as claims name it (`provider: ipam-infoblox`).
+pub fn provider() -> Backend {
+    Backend {
+        name: "ipam-infoblox",
+        pool_resource: || kube::core::ApiResource::erase::<InfobloxIPPool>(&()),
+        ensure_pool: |client, claim, network| Box::pin(ensure(client, claim, network)),
+        retire_pool: |client, claim, pool| Box::pin(retire(client, claim, pool)),
     }
 }
 

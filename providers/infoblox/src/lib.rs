@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod claim_controller;
+mod claim_release;
+mod claim_steps;
 pub mod config;
 pub mod connect;
 pub mod holders;
@@ -18,8 +20,10 @@ pub mod owner;
 pub mod pool_controller;
 pub mod release_plan;
 pub mod report;
+mod reserve;
 pub mod reserve_plan;
 pub mod sharing;
+mod target;
 pub mod wapi;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use ipam_kube_support::capi::IPAddressClaim;
 use ipam_kube_support::capi::keys::POOL_FINALIZER;
 use ipam_kube_support::conditions::{Decision, READY};
+use ipam_kube_support::drive::drive;
 use ipam_kube_support::finalizers;
+use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -20,13 +21,6 @@ use crate::connect;
 pub const MANAGER: &str = "ipam-operator-infoblox-pools";
 pub const NETWORK_VIEW_READY: &str = "NetworkViewReady";
 pub const NETWORKS_READY: &str = "NetworksReady";
-
-#[derive(Debug, thiserror::Error)]
-#[error("InfobloxIPPool {pool}: {source}")]
-pub struct Error {
-    pool: String,
-    source: kube::Error,
-}
 
 struct Context {
     client: Client,
@@ -161,26 +155,21 @@ async fn claims_of(pool: &InfobloxIPPool, client: &Client) -> Result<Vec<String>
         .collect())
 }
 
-async fn reconcile(pool: Arc<InfobloxIPPool>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let err = |source| Error {
-        pool: format!(
-            "{}/{}",
-            pool.namespace().unwrap_or_default(),
-            pool.name_any()
-        ),
-        source,
-    };
+async fn reconcile(pool: Arc<InfobloxIPPool>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let fail = Reconciling::new(pool.as_ref());
     let api = Api::<InfobloxIPPool>::namespaced(
         ctx.client.clone(),
         &pool.namespace().unwrap_or_default(),
     );
     if pool.meta().deletion_timestamp.is_some() {
         // The pool stays until its claims have released their reservations through it.
-        let users = claims_of(&pool, &ctx.client).await.map_err(err)?;
+        let users = claims_of(&pool, &ctx.client)
+            .await
+            .map_err(fail.at("list the pool's claims"))?;
         if users.is_empty() {
             finalizers::remove(&api, pool.as_ref(), POOL_FINALIZER)
                 .await
-                .map_err(err)?;
+                .map_err(fail.at("remove the finalizer"))?;
             return Ok(Action::await_change());
         }
         let d = Decision::new(
@@ -200,16 +189,18 @@ async fn reconcile(pool: Arc<InfobloxIPPool>, ctx: Arc<Context>) -> Result<Actio
             .unwrap_or_default();
         crate::report::conditions(&api, MANAGER, pool.as_ref(), &current, &[d])
             .await
-            .map_err(err)?;
+            .map_err(fail.at("write status"))?;
         return Ok(Action::requeue(ctx.config.retry));
     }
     if !finalizers::has(pool.as_ref(), POOL_FINALIZER) {
         finalizers::add(&api, pool.as_ref(), POOL_FINALIZER)
             .await
-            .map_err(err)?;
+            .map_err(fail.at("add the finalizer"))?;
         return Ok(Action::await_change());
     }
-    let decisions = decide(&pool, &ctx).await.map_err(err)?;
+    let decisions = decide(&pool, &ctx)
+        .await
+        .map_err(fail.at("check the networks"))?;
     let ready = decisions.iter().any(|d| d.type_ == READY && d.status);
     let current = pool
         .status
@@ -218,17 +209,12 @@ async fn reconcile(pool: Arc<InfobloxIPPool>, ctx: Arc<Context>) -> Result<Actio
         .unwrap_or_default();
     crate::report::conditions(&api, MANAGER, pool.as_ref(), &current, &decisions)
         .await
-        .map_err(err)?;
+        .map_err(fail.at("write status"))?;
     Ok(Action::requeue(if ready {
         ctx.config.resync
     } else {
         ctx.config.retry
     }))
-}
-
-fn error_policy(pool: Arc<InfobloxIPPool>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(pool = %pool.name_any(), %error, "reconcile failed; retrying");
-    Action::requeue(ctx.config.retry)
 }
 
 pub fn run<S>(
@@ -250,7 +236,7 @@ where
     );
     let pools = controller.store();
     // An instance that changes (fixed credentials, new CA) re-checks the pools using it.
-    controller
+    let controller = controller
         .watches(
             Api::<InfobloxInstance>::all(client),
             config.watcher(),
@@ -264,12 +250,6 @@ where
                     .collect::<Vec<_>>()
             },
         )
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-            error_policy,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    drive(controller, MANAGER, reconcile, ctx, config.retry, shutdown)
 }

@@ -107,3 +107,48 @@ pub trait Provider: Send + Sync {
         pool_name: &'a str,
     ) -> BoxFuture<'a, Result<Retired, ProviderError>>;
 }
+
+/// A backend given by its name, the kind of its pools and its two operations: every backend
+/// is one of these, so none repeats the plumbing of the trait.
+pub struct Backend {
+    pub name: &'static str,
+    pub pool_resource: fn() -> kube::core::ApiResource,
+    pub ensure_pool: for<'a> fn(
+        &'a kube::Client,
+        &'a ClaimRef,
+        &'a NetworkRequest,
+    ) -> BoxFuture<'a, Result<PoolState, ProviderError>>,
+    pub retire_pool: for<'a> fn(
+        &'a kube::Client,
+        &'a ClaimRef,
+        &'a str,
+    ) -> BoxFuture<'a, Result<Retired, ProviderError>>,
+}
+
+impl Provider for Backend {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn pool_resource(&self) -> kube::core::ApiResource {
+        (self.pool_resource)()
+    }
+
+    fn ensure_pool<'a>(
+        &'a self,
+        client: &'a kube::Client,
+        claim: &'a ClaimRef,
+        network: &'a NetworkRequest,
+    ) -> BoxFuture<'a, Result<PoolState, ProviderError>> {
+        (self.ensure_pool)(client, claim, network)
+    }
+
+    fn retire_pool<'a>(
+        &'a self,
+        client: &'a kube::Client,
+        claim: &'a ClaimRef,
+        pool_name: &'a str,
+    ) -> BoxFuture<'a, Result<Retired, ProviderError>> {
+        (self.retire_pool)(client, claim, pool_name)
+    }
+}

@@ -74,6 +74,13 @@ pub struct ClaimIdentity {
     pub uid: String,
 }
 
+/// How messages name the claim: `IPAddressClaim ns/c`.
+impl std::fmt::Display for ClaimIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
 impl ClaimIdentity {
     /// The key the engine knows this claim by: kind-qualified, so claims of different APIs on
     /// one pool never share a key.

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 
+use crate::addresses::address_holder;
 use crate::api::allocation::ClaimIdentity;
 use crate::api::capi;
-use crate::claim_controller::address_holder;
 use crate::metal3::api::{GROUP, IPAddress};
 use crate::pool_key::PoolKey;
 use crate::stores;

@@ -10,14 +10,17 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
-use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::claim_outcome::Outcome;
+use ipam_kube_support::conditions::{self, READY};
+use ipam_kube_support::drive::drive;
 use ipam_kube_support::finalizers;
+use ipam_kube_support::pool_gate::{self, PoolFacts};
+use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -25,28 +28,18 @@ use serde_json::json;
 
 use crate::api::allocation::ClaimIdentity;
 use crate::api::capi;
-use crate::api::capi::keys::PAUSED_ANNOTATION;
 use crate::claim_controller::{ReleaseNotifier, Released};
 use crate::config::Config;
-use crate::ledger::{Ledger, PoolSource, ReserveError};
+use crate::ledger::{Ledger, PoolSource, Reservation, ReserveError};
 use crate::metal3::addresses::{self, metal3_in_pool};
 use crate::metal3::api::*;
+use crate::metal3::claim_decision as decide;
 use crate::metal3::pool;
 use crate::pool_key::PoolKey;
 use crate::settled::Settled;
 use crate::stores;
 
 pub const MANAGER: &str = "ipam-operator-metal3-claims";
-/// How often a claim that found its pool exhausted looks again, at most, besides the
-/// releases and pool changes that wake it at once.
-const EXHAUSTED_RETRY: Duration = Duration::from_secs(10);
-
-#[derive(Debug, thiserror::Error)]
-#[error("IPClaim {claim}: {source}")]
-pub struct Error {
-    claim: String,
-    source: kube::Error,
-}
 
 pub struct Context {
     pub client: Client,
@@ -76,49 +69,13 @@ pub fn identity(claim: &IPClaim) -> ClaimIdentity {
     }
 }
 
-/// What the claim's status should say.
-struct Outcome {
-    address: Option<String>,
-    /// The address itself, once allocated.
-    held: Option<IpAddr>,
-    error_message: Option<String>,
-    decision: Decision,
-}
-
-impl Outcome {
-    fn failed(reason: &'static str, upstream: impl Into<String>, message: String) -> Self {
-        Outcome {
-            address: None,
-            held: None,
-            error_message: Some(upstream.into()),
-            decision: Decision::new(READY, false, reason, message),
-        }
-    }
-    /// `AllocationFailed`, the same words in `errorMessage` and the condition.
-    fn allocation_failed(message: String) -> Self {
-        Outcome::failed("AllocationFailed", message.clone(), message)
-    }
-    fn waiting(reason: &'static str, message: String) -> Self {
-        Outcome {
-            address: None,
-            held: None,
-            error_message: None,
-            decision: Decision::new(READY, false, reason, message),
-        }
-    }
-}
-
-pub async fn reconcile(claim: Arc<IPClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(claim: Arc<IPClaim>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let ns = claim.namespace().unwrap_or_default();
-    let name = format!("{ns}/{}", claim.name_any());
-    let err = |source| Error {
-        claim: name.clone(),
-        source,
-    };
+    let fail = Reconciling::new(claim.as_ref());
     ctx.caches_ready.wait().await;
     tracing::debug!(claim = %claim.name_any(), rv = ?claim.resource_version(), deleting = claim.meta().deletion_timestamp.is_some(), finalizers = ?claim.finalizers(), "reconcile");
     if claim.meta().deletion_timestamp.is_some() {
-        return release(&claim, &ctx).await.map_err(err);
+        return release(&claim, &ctx).await.map_err(fail.at("release"));
     }
     let claims = Api::<IPClaim>::namespaced(ctx.client.clone(), &ns);
     let claim = if finalizers::has(claim.as_ref(), CLAIM_FINALIZER) {
@@ -133,46 +90,39 @@ pub async fn reconcile(claim: Arc<IPClaim>, ctx: Arc<Context>) -> Result<Action,
             Ok(patched) => Arc::new(patched),
             // Deleted already: nothing was taken, nothing to do.
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Action::await_change()),
-            Err(e) => return Err(err(e)),
+            Err(e) => return Err(fail.at("add the finalizer")(e)),
         }
     };
-    let (outcome, action) = allocate(&claim, &ctx).await.map_err(err)?;
-    if let Some(outcome) = outcome {
-        write_status(&claims, &claim, &outcome).await.map_err(err)?;
-        if let Some(address) = outcome.held {
-            ctx.settled.mark(&identity(&claim).uid, address);
-        }
+    let (outcome, held) = allocate(&claim, &ctx).await.map_err(fail.at("allocate"))?;
+    write_status(&claims, &claim, &outcome)
+        .await
+        .map_err(fail.at("write status"))?;
+    if let Some(address) = held {
+        ctx.settled.mark(&identity(&claim).uid, address);
     }
-    Ok(action)
+    Ok(outcome.action())
 }
 
-/// What the claim's status should say (`None`: it says it already), and when to look again.
-type Step = (Option<Outcome>, Action);
+/// What the claim's status should say, and the address it holds once allocated.
+type Decided = (Outcome, Option<IpAddr>);
 
-async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Step, kube::Error> {
-    let ns = claim.namespace().unwrap_or_default();
+async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Decided, kube::Error> {
     let key = pool_key(claim);
-    let wait = Action::await_change();
-    let Some(pool) = ctx.pools.get(&ObjectRef::new(&key.name).within(&ns)) else {
-        let message = format!("{key} does not exist");
-        return Ok((Some(Outcome::waiting("PoolNotFound", message)), wait));
-    };
-    if pool.annotations().contains_key(PAUSED_ANNOTATION) {
-        let message = format!("{key} is paused");
-        return Ok((Some(Outcome::waiting("PoolPaused", message)), wait));
+    let at = ObjectRef::new(&key.name).within(&claim.namespace().unwrap_or_default());
+    let pool = ctx.pools.get(&at);
+    let facts = pool.as_deref().map(|p| PoolFacts {
+        meta: p.meta(),
+        protected_by: Some(POOL_FINALIZER),
+    });
+    // Unlike upstream, a pool being deleted hands nothing out, so its deletion can finish.
+    if let Some(closed) = pool_gate::check(&key.to_string(), "spec.pool.name", facts) {
+        return Ok((closed, None));
     }
+    let pool = pool.expect("the gate lets no missing pool through");
     let compiled = match pool::compile(&pool) {
         Ok(compiled) => compiled,
-        // An address handed out before the pool turned invalid stays the claim's.
-        Err(_) if claim.status.as_ref().is_some_and(|s| s.address.is_some()) => {
-            return Ok((None, wait));
-        }
-        Err(e) => {
-            let message = format!("{key} is invalid: {e}");
-            return Ok((Some(Outcome::allocation_failed(message)), wait));
-        }
+        Err(e) => return Ok((decide::invalid_pool(claim, &key, &e), None)),
     };
-    let me = identity(claim);
     let build = || compiled.clone();
     let existing = || addresses::existing(&key, &ctx.addresses, &ctx.capi_addresses);
     let source = PoolSource {
@@ -180,91 +130,110 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Step, kube::Error> {
         build: &build,
         existing: &existing,
     };
-    // An IPAddress already written for this claim is kept as it is (a restart, or
-    // `clusterctl move`), once the ledger agrees that the claim holds its address.
-    let mine = match ctx.ledger.holding(&key, &source, &me).await? {
-        Some(address) => {
-            let name = address_name(&pool.spec.name_prefix, &address.to_string());
-            let stored = ctx.addresses.get(&ObjectRef::new(&name).within(&ns));
-            // Done already (the claim, or this process's memory of its write, says so): no
-            // request at all.
-            if stored
-                .as_ref()
-                .is_none_or(|a| addresses::metal3_holder(a) == me)
-                && (shows_allocated(claim, &name) || ctx.settled.is(&me.uid, address))
-            {
-                return Ok((None, wait));
-            }
-            stored.filter(|a| addresses::metal3_holder(a) == me)
-        }
+    match holding(claim, ctx, &key, &pool, &source).await? {
+        Holding::Settled => Ok((Outcome::quiet(), None)),
+        Holding::Written(existing) => adopt(claim, ctx, &key, &source, &existing).await,
+        Holding::Nothing => reserve(claim, ctx, &key, &pool, &source).await,
+    }
+}
+
+/// What the claim holds already.
+enum Holding {
+    /// Done: the claim, or this process's memory of its write, says so. No request at all.
+    Settled,
+    /// An IPAddress written for the claim, kept as it is (a restart, or `clusterctl move`).
+    Written(Arc<IPAddress>),
+    Nothing,
+}
+
+async fn holding(
+    claim: &IPClaim,
+    ctx: &Context,
+    key: &PoolKey,
+    pool: &IPPool,
+    source: &PoolSource<'_>,
+) -> Result<Holding, kube::Error> {
+    let me = identity(claim);
+    let mine = |a: &IPAddress| addresses::metal3_holder(a) == me;
+    let Some(address) = ctx.ledger.holding(key, source, &me).await? else {
         // Written after the book was loaded (restored by `clusterctl move`): only a claim
         // holding nothing yet pays for this look through the pool's addresses.
-        None => stores::filter(&ctx.addresses, |a| {
-            metal3_in_pool(a, &key) && addresses::metal3_holder(a) == me
-        })
-        .into_iter()
-        .next(),
+        let found = stores::filter(&ctx.addresses, |a| metal3_in_pool(a, key) && mine(a));
+        return Ok(found
+            .into_iter()
+            .next()
+            .map_or(Holding::Nothing, Holding::Written));
     };
-    if let Some(existing) = mine {
-        return adopt(claim, ctx, &key, &source, &existing).await;
+    let name = address_name(&pool.spec.name_prefix, &address.to_string());
+    let ns = claim.namespace().unwrap_or_default();
+    let stored = ctx.addresses.get(&ObjectRef::new(&name).within(&ns));
+    if stored.as_deref().is_none_or(mine)
+        && (shows_allocated(claim, &name) || ctx.settled.is(&me.uid, address))
+    {
+        return Ok(Holding::Settled);
     }
-    if pool.meta().deletion_timestamp.is_some() {
-        // Unlike upstream, a deleting pool hands nothing out, so its deletion can finish.
-        let message = format!("{key} is being deleted");
-        return Ok((Some(Outcome::waiting("PoolNotReady", message)), wait));
-    }
-    // Nothing is handed out before the pool's finalizer protects it: deleted before that, it
-    // would go at once, under the address just taken.
-    if !ipam_kube_support::finalizers::has(pool.as_ref(), POOL_FINALIZER) {
-        let message = format!("{key} is not protected by its finalizer yet");
-        return Ok((Some(Outcome::waiting("PoolNotReady", message)), wait));
-    }
+    Ok(stored
+        .filter(|a| mine(a))
+        .map_or(Holding::Nothing, Holding::Written))
+}
+
+/// Takes an address in the ledger and writes the IPAddress that hands it out.
+async fn reserve(
+    claim: &IPClaim,
+    ctx: &Context,
+    key: &PoolKey,
+    pool: &IPPool,
+    source: &PoolSource<'_>,
+) -> Result<Decided, kube::Error> {
+    let me = identity(claim);
     let requested = claim.annotations().get(IP_ADDRESS_ANNOTATION).cloned();
-    let reservation = ctx
+    let reservation = match ctx
         .ledger
-        .reserve(&key, &source, &me, requested.as_deref())
-        .await;
-    let reservation = match reservation {
+        .reserve(key, source, &me, requested.as_deref())
+        .await
+    {
         Ok(r) => r,
         Err(ReserveError::Api { source, .. }) => return Err(source),
-        Err(e @ ReserveError::Exhausted { .. }) => {
-            let outcome = Outcome::failed("PoolExhausted", "Exhausted IP Pools", e.to_string());
-            return Ok((Some(outcome), Action::requeue(EXHAUSTED_RETRY)));
-        }
-        Err(ReserveError::Refused { source, .. }) => {
-            let outcome = Outcome::failed(
-                "AllocationFailed",
-                source.upstream_message(),
-                format!("{key}: {source}"),
-            );
-            return Ok((Some(outcome), wait));
-        }
-        Err(e @ ReserveError::Taken { .. }) => {
-            let outcome = Outcome::failed(
-                "AllocationFailed",
-                "Requested IP not available",
-                e.to_string(),
-            );
-            return Ok((Some(outcome), Action::requeue(EXHAUSTED_RETRY)));
-        }
+        Err(e) => return Ok((decide::not_reserved(key, &e), None)),
     };
+    let ns = claim.namespace().unwrap_or_default();
+    let name = address_name(&pool.spec.name_prefix, &reservation.address.to_string());
+    let api = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
+    let object = address(claim, pool, &name, &reservation);
+    match api.create(&PostParams::default(), &object).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let existing = api.get(&name).await?;
+            if addresses::metal3_holder(&existing) != me {
+                // Not this claim's: give the address back and say so.
+                ctx.ledger.release(key, &me).await?;
+                return Ok((decide::name_taken(&existing), None));
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %reservation.address, pool = %key, "allocated");
+    ipam_kube_support::metrics::get().allocated("metal3");
+    let outcome = decide::allocated(&name, reservation.address, key);
+    Ok((outcome, Some(reservation.address)))
+}
 
-    let address_text = reservation.address.to_string();
-    let name = address_name(&pool.spec.name_prefix, &address_text);
+/// The IPAddress `name` that hands `reservation` to the claim.
+fn address(claim: &IPClaim, pool: &IPPool, name: &str, reservation: &Reservation) -> IPAddress {
     let attributes = &reservation.attributes;
-    let address = IPAddress {
+    IPAddress {
         metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(ns.clone()),
+            name: Some(name.to_string()),
+            namespace: claim.namespace(),
             labels: Some(claim.labels().clone()),
             finalizers: Some(vec![ADDRESS_FINALIZER.to_string()]),
-            owner_references: Some(owners(claim, &pool)),
+            owner_references: Some(owners(claim, pool)),
             ..Default::default()
         },
         spec: IPAddressSpec {
             claim: reference(claim),
-            pool: reference(pool.as_ref()),
-            address: address_text.clone(),
+            pool: reference(pool),
+            address: reservation.address.to_string(),
             prefix: i32::from(attributes.prefix),
             gateway: attributes.gateway.map(|g| g.to_string()),
             dns_servers: attributes
@@ -273,46 +242,6 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Step, kube::Error> {
                 .map(|d| d.to_string())
                 .collect(),
         },
-    };
-    let api = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
-    match api.create(&PostParams::default(), &address).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 409 => {
-            let existing = api.get(&name).await?;
-            if addresses::metal3_holder(&existing) != me {
-                // The name is another claim's: an object the ledger does not know (another
-                // pool with the same namePrefix). Give the address back and say so.
-                ctx.ledger.release(&key, &me).await?;
-                let message = format!(
-                    "IPAddress {ns}/{name} already exists for claim {}",
-                    existing.spec.claim.name.as_deref().unwrap_or_default()
-                );
-                let outcome = Outcome::failed(
-                    "AllocationFailed",
-                    "Failed to create associated IPAddress object",
-                    message,
-                );
-                return Ok((Some(outcome), Action::requeue(EXHAUSTED_RETRY)));
-            }
-        }
-        Err(e) => return Err(e),
-    }
-    tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %address_text, pool = %key, "allocated");
-    ipam_kube_support::metrics::get().allocated("metal3");
-    Ok((Some(allocated(&name, reservation.address, &key)), wait))
-}
-
-fn allocated(name: &str, address: IpAddr, key: &PoolKey) -> Outcome {
-    Outcome {
-        address: Some(name.to_string()),
-        held: Some(address),
-        error_message: None,
-        decision: Decision::new(
-            READY,
-            true,
-            "Allocated",
-            format!("{address} allocated from {key}"),
-        ),
     }
 }
 
@@ -322,31 +251,16 @@ async fn adopt(
     key: &PoolKey,
     source: &PoolSource<'_>,
     existing: &IPAddress,
-) -> Result<Step, kube::Error> {
-    let wait = Action::await_change();
-    let Ok(address) = existing.spec.address.parse::<IpAddr>() else {
-        let message = format!(
-            "IPAddress {} holds {:?}, which is no IP address",
-            existing.name_any(),
-            existing.spec.address
-        );
-        return Ok((Some(Outcome::allocation_failed(message)), wait));
+) -> Result<Decided, kube::Error> {
+    let Ok(address) = existing.spec.address.parse() else {
+        return Ok((decide::unusable(existing), None));
     };
-    if let Some(other) = ctx
+    let other = ctx
         .ledger
         .adopt(key, source, address, &identity(claim))
-        .await?
-    {
-        let message = format!(
-            "IPAddress {} holds {address}, which {key} already gave to {} {}/{}",
-            existing.name_any(),
-            other.kind,
-            other.namespace,
-            other.name
-        );
-        return Ok((Some(Outcome::allocation_failed(message)), wait));
-    }
-    Ok((Some(allocated(&existing.name_any(), address, key)), wait))
+        .await?;
+    let held = other.is_none().then_some(address);
+    Ok((decide::adopted(existing, address, key, other), held))
 }
 
 /// Whether the claim shows the address object `name`, `Ready=True`.
@@ -385,15 +299,7 @@ async fn release(claim: &IPClaim, ctx: &Context) -> Result<Action, kube::Error> 
         .iter()
         .filter(|a| metal3_in_pool(a, &key) && addresses::metal3_holder(a) == me)
     {
-        finalizers::remove(&api, address, ADDRESS_FINALIZER).await?;
-        match api
-            .delete(&address.name_any(), &DeleteParams::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e),
-        }
+        finalizers::remove_and_delete(&api, address, ADDRESS_FINALIZER).await?;
         tracing::info!(claim = %format!("{ns}/{}", claim.name_any()), address = %address.spec.address, "released");
         ipam_kube_support::metrics::get().release("metal3");
     }
@@ -436,6 +342,9 @@ async fn write_status(
     claim: &IPClaim,
     outcome: &Outcome,
 ) -> Result<(), kube::Error> {
+    let Some(decision) = &outcome.ready else {
+        return Ok(());
+    };
     let current = claim.status.clone().unwrap_or_default();
     let generation = claim.meta().generation;
     let current_address = current.address.as_ref().and_then(|a| a.name.clone());
@@ -444,18 +353,18 @@ async fn write_status(
         "IPPool",
         &pool_key(claim).name,
         &current.conditions,
-        &outcome.decision,
+        decision,
     );
     // A failure leaves an existing address reference alone; only success sets it.
     let address = outcome.address.clone().or(current_address.clone());
-    if conditions::matches(&current.conditions, &outcome.decision, generation)
+    if conditions::matches(&current.conditions, decision, generation)
         && current.error_message == outcome.error_message
         && current_address == address
     {
         return Ok(());
     }
     let mut updated = current.conditions.clone();
-    conditions::set(&mut updated, &outcome.decision, generation);
+    conditions::set(&mut updated, decision, generation);
     let address_ref = address.map(|name| {
         json!({"apiVersion": IPAddress::api_version(&()), "kind": "IPAddress",
                "name": name, "namespace": claim.namespace()})
@@ -475,17 +384,6 @@ async fn write_status(
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e),
-    }
-}
-
-fn error_policy(claim: Arc<IPClaim>, error: &Error, _: Arc<Context>) -> Action {
-    let conflict = matches!(&error.source, kube::Error::Api(e) if e.code == 409 || e.code == 422);
-    if conflict {
-        tracing::debug!(claim = %claim.name_any(), %error, "conflict; retrying");
-        Action::requeue(Duration::from_millis(200))
-    } else {
-        tracing::warn!(claim = %claim.name_any(), %error, "reconcile failed; retrying");
-        Action::requeue(Duration::from_secs(2))
     }
 }
 
@@ -530,44 +428,56 @@ where
     let store = controller.store();
     let waiting = move |key: PoolKey| waiting_claims(&store, &key);
     let (w_pool, w_addr, w_capi) = (waiting.clone(), waiting.clone(), waiting.clone());
-    controller
+    let controller = controller
         .watches_stream(pool_changes, move |p: IPPool| w_pool(pool::pool_key(&p)))
         // An address going away (of either kind) is a chance for the claims waiting on its pool.
         .watches_stream(address_changes, move |a: IPAddress| {
-            let ns = a.namespace().unwrap_or_default();
-            let mut refs = a
-                .spec
-                .pool
-                .name
-                .as_deref()
-                .filter(|_| going(&a))
-                .map(|p| w_addr(pool::key(&ns, p)))
-                .unwrap_or_default();
-            if let Some(claim) = &a.spec.claim.name {
-                refs.push(ObjectRef::new(claim).within(&ns));
-            }
-            refs
+            address_changed(&a, &w_addr)
         })
         .watches_stream(capi_changes, move |a: capi::IPAddress| {
-            let r = &a.spec.pool_ref;
-            if r.api_group == GROUP && r.kind == IPPool::kind(&()) && going(&a) {
-                w_capi(pool::key(&a.namespace().unwrap_or_default(), &r.name))
-            } else {
-                Vec::new()
-            }
+            capi_address_changed(&a, &w_capi)
         })
         .reconcile_on(
             released
                 .into_stream()
                 .flat_map(move |key| futures::stream::iter(waiting(key))),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-            error_policy,
-            ctx,
-        )
-        .for_each(|_| futures::future::ready(()))
+        );
+    drive(controller, MANAGER, reconcile, ctx, RETRY, shutdown)
+}
+
+/// The IPClaims waiting on a pool.
+trait Waiting: Fn(PoolKey) -> Vec<ObjectRef<IPClaim>> {}
+impl<F: Fn(PoolKey) -> Vec<ObjectRef<IPClaim>>> Waiting for F {}
+
+/// The claims an IPClaim's address concerns: its own, and those waiting on its pool when it
+/// goes (an address going away, of either kind, is a chance for them).
+fn address_changed(address: &IPAddress, waiting: &impl Waiting) -> Vec<ObjectRef<IPClaim>> {
+    let ns = address.namespace().unwrap_or_default();
+    let mut refs = address
+        .spec
+        .pool
+        .name
+        .as_deref()
+        .filter(|_| going(address))
+        .map(|p| waiting(pool::key(&ns, p)))
+        .unwrap_or_default();
+    if let Some(claim) = &address.spec.claim.name {
+        refs.push(ObjectRef::new(claim).within(&ns));
+    }
+    refs
+}
+
+/// The IPClaims waiting on an IPPool whose Cluster API address goes away.
+fn capi_address_changed(
+    address: &capi::IPAddress,
+    waiting: &impl Waiting,
+) -> Vec<ObjectRef<IPClaim>> {
+    let r = &address.spec.pool_ref;
+    if r.api_group == GROUP && r.kind == IPPool::kind(&()) && going(address) {
+        waiting(pool::key(&address.namespace().unwrap_or_default(), &r.name))
+    } else {
+        Vec::new()
+    }
 }
 
 /// Whether an address is going away (our finalizer keeps every one until it is released):

@@ -5,6 +5,7 @@
 pub mod addresses;
 pub mod api;
 pub mod claim_controller;
+mod claim_decision;
 pub mod orphans;
 pub mod pool;
 pub mod pool_controller;

@@ -44,15 +44,7 @@ pub async fn free(
         }
         tracing::info!(pool = %pool, address = %address.spec.address, claim = %holder.name,
             "freeing an address whose claim is gone");
-        finalizers::remove(&address_api, address.as_ref(), ADDRESS_FINALIZER).await?;
-        match address_api
-            .delete(&address.name_any(), &Default::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e),
-        }
+        finalizers::remove_and_delete(&address_api, address.as_ref(), ADDRESS_FINALIZER).await?;
         ledger.release(pool, &holder).await?;
         freed += 1;
     }

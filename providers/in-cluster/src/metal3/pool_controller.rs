@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use ipam_engine::Allocator;
 use ipam_kube_support::conditions::{self, Decision, READY};
+use ipam_kube_support::drive::drive;
+use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
 use ipam_kube_support::{finalizers, status};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Patch, PatchParams};
@@ -25,6 +26,7 @@ use crate::ledger::Ledger;
 use crate::metal3::addresses;
 use crate::metal3::api::*;
 use crate::metal3::{orphans, pool};
+use crate::pool_deletion::{self, Going, Keepers};
 use crate::{stale_records, stores};
 
 pub const MANAGER: &str = "ipam-operator-metal3-pools";
@@ -47,19 +49,9 @@ pub struct Context {
     pub released: Vec<ReleaseNotifier>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("IPPool {pool}: {source}")]
-pub struct Error {
-    pool: String,
-    source: kube::Error,
-}
-
-pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let key = pool::pool_key(&ippool);
-    let err = |source| Error {
-        pool: key.to_string(),
-        source,
-    };
+    let fail = Reconciling::new(ippool.as_ref());
     ctx.caches_ready.wait().await;
     if ippool.meta().deletion_timestamp.is_none()
         && let Some(wait) = ctx.pacer.turn(
@@ -74,7 +66,7 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
     let pools = Api::<IPPool>::namespaced(ctx.client.clone(), &ns);
     let freed = orphans::free(&ctx.client, &ctx.ledger, &key, &ctx.addresses, &ctx.claims)
         .await
-        .map_err(err)?;
+        .map_err(fail.at("free orphaned addresses"))?;
     if freed > 0 {
         // The deletions bring the pool back with the addresses gone from the cache.
         return Ok(Action::await_change());
@@ -89,7 +81,7 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
     {
         match attach_to_cluster(&ctx, &pools, &ippool, cluster)
             .await
-            .map_err(err)?
+            .map_err(fail.at("attach to the Cluster"))?
         {
             ClusterState::Patched => return Ok(Action::await_change()),
             ClusterState::Paused if ippool.meta().deletion_timestamp.is_none() => {
@@ -100,47 +92,27 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
     }
 
     if ippool.meta().deletion_timestamp.is_some() {
-        let blocked = if existing.is_empty() {
-            stale_records::deletion_blocked(&ctx.client, &ctx.ledger, &key)
-                .await
-                .map_err(err)?
-        } else {
-            None
+        let going = Going {
+            pools: &pools,
+            pool: ippool.as_ref(),
+            key: &key,
+            finalizer: POOL_FINALIZER,
+            in_use: (existing.len(), "addresses"),
         };
-        if let Some(d) = blocked {
-            write_status(&pools, &ippool, &existing, &[d])
-                .await
-                .map_err(err)?;
-            return Ok(Action::requeue(Duration::from_secs(2)));
-        }
-        if existing.is_empty() {
-            ctx.ledger.purge(&key).await.map_err(err)?;
-            ctx.sweeper.forget(&key);
-            ctx.pacer.forget(&key);
+        let keepers = Keepers::new(&ctx.client, &ctx.ledger, &ctx.sweeper, &ctx.pacer);
+        let Some((d, action)) = pool_deletion::finish(keepers, going).await? else {
             gauges(&key, None);
-            finalizers::remove(&pools, ippool.as_ref(), POOL_FINALIZER)
-                .await
-                .map_err(err)?;
-        } else {
-            let d = Decision::new(
-                READY,
-                false,
-                "PoolInUse",
-                format!(
-                    "deletion waits for {} addresses of {key} to be released",
-                    existing.len()
-                ),
-            );
-            write_status(&pools, &ippool, &existing, &[d])
-                .await
-                .map_err(err)?;
-        }
-        return Ok(Action::await_change());
+            return Ok(Action::await_change());
+        };
+        write_status(&pools, &ippool, &existing, &[d])
+            .await
+            .map_err(fail.at("write status"))?;
+        return Ok(action);
     }
     if !finalizers::has(ippool.as_ref(), POOL_FINALIZER) {
         finalizers::add(&pools, ippool.as_ref(), POOL_FINALIZER)
             .await
-            .map_err(err)?;
+            .map_err(fail.at("add the finalizer"))?;
         return Ok(Action::await_change());
     }
     let decisions = match pool::compile(&ippool) {
@@ -182,7 +154,7 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
     };
     write_status(&pools, &ippool, &existing, &decisions)
         .await
-        .map_err(err)?;
+        .map_err(fail.at("write status"))?;
     let present = existing
         .iter()
         .map(|(address, _)| address.clone())
@@ -191,7 +163,7 @@ pub async fn reconcile(ippool: Arc<IPPool>, ctx: Arc<Context>) -> Result<Action,
         .sweeper
         .sweep(&ctx.client, &ctx.ledger, &key, &present, &ctx.released)
         .await
-        .map_err(err)?;
+        .map_err(fail.at("sweep stale records"))?;
     Ok(Action::requeue(next))
 }
 
@@ -310,11 +282,6 @@ async fn write_status(
     }
 }
 
-fn error_policy(ippool: Arc<IPPool>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(pool = %ippool.name_any(), %error, "IPPool reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
-}
-
 /// Builds the IPPool controller; the returned future runs it until `shutdown` resolves.
 pub fn run<S>(
     client: Client,
@@ -349,7 +316,7 @@ where
         pacer: Default::default(),
         released,
     });
-    ipam_kube_support::readiness::controller(
+    let controller = ipam_kube_support::readiness::controller(
         "metal3",
         config.api::<IPPool>(&client),
         config.watcher(),
@@ -376,12 +343,6 @@ where
             .name
             .as_ref()
             .map(|p| ObjectRef::new(p).within(&ns))
-    })
-    .graceful_shutdown_on(shutdown)
-    .run(
-        ipam_kube_support::metrics::instrument(MANAGER, reconcile),
-        error_policy,
-        ctx,
-    )
-    .for_each(|_| futures::future::ready(()))
+    });
+    drive(controller, MANAGER, reconcile, ctx, RETRY, shutdown)
 }

@@ -6,9 +6,9 @@ use ipam_kube_support::webhook::Denial;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
+use crate::addresses::address_in_pool;
 use crate::api::capi::IPAddress;
 use crate::api::{GlobalInClusterIPPool, InClusterIPPool};
-use crate::claim_controller::address_in_pool;
 use crate::pool_key::PoolKey;
 use crate::pool_object::PoolObject;
 

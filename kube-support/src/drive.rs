@@ -1,0 +1,43 @@
+//! How every controller is run: its reconciles instrumented for the metrics, its failures
+//! answered by the one error policy, until its shutdown signal.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::Resource;
+use kube::runtime::Controller;
+use kube::runtime::controller::Action;
+use serde::de::DeserializeOwned;
+
+use crate::reconcile_error::{ReconcileError, retry_after};
+
+/// Runs `controller` with `reconcile` under the field manager `manager`; a failed reconcile is
+/// retried after `retry` (a conflict at once). Resolves once `shutdown` has and the
+/// reconciles in flight have finished.
+pub fn drive<K, C, F, Fut, S>(
+    controller: Controller<K>,
+    manager: &'static str,
+    reconcile: F,
+    ctx: Arc<C>,
+    retry: Duration,
+    shutdown: S,
+) -> impl Future<Output = ()>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<C>) -> Fut,
+    Fut: Future<Output = Result<Action, ReconcileError>> + Send + 'static,
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(
+            crate::metrics::instrument(manager, reconcile),
+            retry_after(retry),
+            ctx,
+        )
+        .for_each(|_| futures::future::ready(()))
+}

@@ -1,0 +1,215 @@
+//! What an IPClaim shows when it gets no address, or once it has one: pure functions of the
+//! pool, the ledger's answer and the addresses found, in upstream's words for
+//! `status.errorMessage` beside the condition. The pool gate ([`ipam_kube_support::pool_gate`])
+//! decides the rest (PoolNotFound, PoolNotReady, a paused pool).
+
+use std::fmt::Display;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipam_kube_support::claim_outcome::Outcome;
+use kube::ResourceExt;
+
+use crate::api::allocation::ClaimIdentity;
+use crate::claim_decision;
+pub use crate::claim_decision::allocated;
+use crate::ledger::ReserveError;
+use crate::metal3::api::{IPAddress, IPClaim};
+use crate::pool_key::PoolKey;
+
+/// How often a claim that found its pool exhausted looks again, at most, besides the
+/// releases and pool changes that wake it at once.
+pub const EXHAUSTED_RETRY: Duration = Duration::from_secs(10);
+
+/// Not Ready for `reason`, with upstream's `errorMessage`.
+fn failed(reason: &'static str, upstream: impl Into<String>, message: String) -> Outcome {
+    Outcome::waiting(reason, message).with_error_message(upstream)
+}
+
+/// `AllocationFailed`, the same words in `errorMessage` and the condition.
+fn allocation_failed(message: String) -> Outcome {
+    failed("AllocationFailed", message.clone(), message)
+}
+
+/// The pool's spec is unusable: an address handed out before it turned invalid stays the
+/// claim's, and nothing is written; a claim without one is told why.
+pub fn invalid_pool(claim: &IPClaim, key: &PoolKey, error: &impl Display) -> Outcome {
+    if claim.status.as_ref().is_some_and(|s| s.address.is_some()) {
+        return Outcome::quiet();
+    }
+    allocation_failed(format!("{key} is invalid: {error}"))
+}
+
+/// The ledger gave the claim nothing (its API errors are not decisions: they fail the pass).
+pub fn not_reserved(key: &PoolKey, error: &ReserveError) -> Outcome {
+    match error {
+        ReserveError::Exhausted { .. } => {
+            failed("PoolExhausted", "Exhausted IP Pools", error.to_string())
+                .retry_after(EXHAUSTED_RETRY)
+        }
+        ReserveError::Refused { source, .. } => failed(
+            "AllocationFailed",
+            source.upstream_message(),
+            format!("{key}: {source}"),
+        ),
+        ReserveError::Taken { .. } => failed(
+            "AllocationFailed",
+            "Requested IP not available",
+            error.to_string(),
+        )
+        .retry_after(EXHAUSTED_RETRY),
+        ReserveError::Api { .. } => allocation_failed(error.to_string()),
+    }
+}
+
+/// The IPAddress name the claim's address would have is another claim's (an object the
+/// ledger does not know: another pool with the same namePrefix).
+pub fn name_taken(existing: &IPAddress) -> Outcome {
+    let message = format!(
+        "IPAddress {}/{} already exists for claim {}",
+        existing.namespace().unwrap_or_default(),
+        existing.name_any(),
+        existing.spec.claim.name.as_deref().unwrap_or_default()
+    );
+    failed(
+        "AllocationFailed",
+        "Failed to create associated IPAddress object",
+        message,
+    )
+    .retry_after(EXHAUSTED_RETRY)
+}
+
+/// Why the claim cannot have an IPAddress found for it whose address does not parse.
+pub fn unusable(existing: &IPAddress) -> Outcome {
+    claim_decision::unusable_as(
+        &existing.name_any(),
+        &existing.spec.address,
+        allocation_failed,
+    )
+}
+
+/// What the claim shows once the ledger answered its adoption of `existing`: `other` is the
+/// claim the pool had given the address to already, if any.
+pub fn adopted(
+    existing: &IPAddress,
+    address: IpAddr,
+    key: &PoolKey,
+    other: Option<ClaimIdentity>,
+) -> Outcome {
+    let found = (existing.name_any(), existing.name_any());
+    claim_decision::adopted_as(found, address, key, other, allocation_failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipam_engine::Counts;
+    use serde_json::json;
+
+    fn key() -> PoolKey {
+        crate::metal3::pool::key("ns", "p")
+    }
+
+    fn claim(with_address: bool) -> IPClaim {
+        let status = match with_address {
+            true => json!({"address": {"name": "p-10-0-0-2"}}),
+            false => json!({}),
+        };
+        serde_json::from_value(json!({
+            "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPClaim",
+            "metadata": {"name": "c", "namespace": "ns"},
+            "spec": {"pool": {"name": "p"}},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn address(ip: &str, claim: &str) -> IPAddress {
+        serde_json::from_value(json!({
+            "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPAddress",
+            "metadata": {"name": "p-10-0-0-2", "namespace": "ns"},
+            "spec": {"address": ip, "pool": {"name": "p"}, "claim": {"name": claim}},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_invalid_pool_fails_a_new_claim_and_leaves_an_allocated_one_alone() {
+        let outcome = invalid_pool(&claim(false), &key(), &"no pools");
+        assert_eq!(outcome.reason(), Some("AllocationFailed"));
+        assert_eq!(
+            outcome.error_message.as_deref(),
+            Some("IPPool ns/p is invalid: no pools")
+        );
+        assert_eq!(
+            invalid_pool(&claim(true), &key(), &"no pools"),
+            Outcome::quiet()
+        );
+    }
+
+    #[test]
+    fn pool_exhausted_in_upstream_words_and_retried() {
+        let error = ReserveError::Exhausted {
+            pool: key(),
+            counts: Counts::default(),
+        };
+        let outcome = not_reserved(&key(), &error);
+        assert_eq!(outcome.reason(), Some("PoolExhausted"));
+        assert_eq!(outcome.error_message.as_deref(), Some("Exhausted IP Pools"));
+        assert_eq!(outcome.retry, Some(EXHAUSTED_RETRY));
+    }
+
+    #[test]
+    fn a_requested_address_held_by_another_claim_fails_and_is_retried() {
+        let error = ReserveError::Taken {
+            pool: key(),
+            address: "10.0.0.2".parse().unwrap(),
+            holder: "IPClaim ns/other".into(),
+        };
+        let outcome = not_reserved(&key(), &error);
+        assert_eq!(outcome.reason(), Some("AllocationFailed"));
+        assert_eq!(
+            outcome.error_message.as_deref(),
+            Some("Requested IP not available")
+        );
+        assert_eq!(outcome.retry, Some(EXHAUSTED_RETRY));
+    }
+
+    #[test]
+    fn an_address_name_of_another_claim_fails_the_claim() {
+        let outcome = name_taken(&address("10.0.0.2", "other"));
+        assert_eq!(outcome.reason(), Some("AllocationFailed"));
+        let message = outcome.ready.unwrap().message;
+        assert_eq!(
+            message,
+            "IPAddress ns/p-10-0-0-2 already exists for claim other"
+        );
+    }
+
+    #[test]
+    fn an_address_found_is_adopted_unless_it_is_unusable_or_given_away() {
+        assert_eq!(
+            unusable(&address("bogus", "c")).reason(),
+            Some("AllocationFailed")
+        );
+        let found = address("10.0.0.2", "c");
+        let ip = "10.0.0.2".parse().unwrap();
+        let adopted_here = adopted(&found, ip, &key(), None);
+        assert_eq!(adopted_here.reason(), Some("Allocated"));
+        assert_eq!(adopted_here.address.as_deref(), Some("p-10-0-0-2"));
+        let other = ClaimIdentity {
+            kind: "IPAddressClaim".into(),
+            namespace: "ns".into(),
+            name: "d".into(),
+            ..Default::default()
+        };
+        let refused = adopted(&found, ip, &key(), Some(other));
+        assert_eq!(refused.reason(), Some("AllocationFailed"));
+        assert!(
+            refused
+                .error_message
+                .unwrap()
+                .ends_with("already gave to IPAddressClaim ns/d")
+        );
+    }
+}
