@@ -44,6 +44,11 @@ async fn three_hundred_claims_within_the_request_budget_and_no_duplicate() {
     })
     .await;
 
+    // What the operator itself sent, from its own client metrics: the API server's counts
+    // (the driver's figure) also hold the namespace controller's retries in earlier tests'
+    // namespaces, which stay Terminating while their objects keep our finalizers.
+    let sent_before = operator_requests(operator.metrics_port).await;
+
     let load = ClaimLoad {
         scenario: "short".into(),
         system: "ours".into(),
@@ -75,13 +80,40 @@ async fn three_hundred_claims_within_the_request_budget_and_no_duplicate() {
     );
     assert_eq!(report.duplicates, 0, "an address was handed out twice");
     assert_eq!(report.addresses, CLAIMS, "one address object per claim");
-    let per_claim = report.requests.operator_per_claim_on(COUNTED);
+    let sent = operator_requests(operator.metrics_port).await - sent_before;
+    let per_claim = sent / CLAIMS as f64;
+    let seen = report.requests.operator_per_claim_on(COUNTED);
     // Printed for the CI log: what the budget was measured against.
-    eprintln!("{per_claim:.2} requests per claim on {COUNTED:?}: {breakdown}");
+    eprintln!(
+        "{per_claim:.2} requests per claim sent on {COUNTED:?} ({seen:.2} seen by the API \
+         server less the driver's): {breakdown}"
+    );
     assert!(
         per_claim <= BUDGET,
-        "the operator made {per_claim:.2} API requests per claim on {COUNTED:?}, more than the \
-         budget of {BUDGET}: {breakdown}"
+        "the operator sent {per_claim:.2} API requests per claim on {COUNTED:?}, more than the \
+         budget of {BUDGET} (the API server saw {seen:.2} per claim besides the driver's: \
+         {breakdown})"
     );
     ns.delete().await;
+}
+
+/// The operator's requests so far on the [`COUNTED`] resources, summed from its
+/// `ipam_kube_requests_total` (labelled `plural.group[/subresource]`).
+async fn operator_requests(metrics_port: u16) -> f64 {
+    let (status, body) = http_get(metrics_port, "/metrics")
+        .await
+        .expect("the operator's /metrics answers");
+    assert_eq!(status, 200, "/metrics: {body}");
+    body.lines()
+        .filter_map(|line| line.strip_prefix("ipam_kube_requests_total{"))
+        .filter_map(|line| {
+            let (labels, value) = line.rsplit_once("} ")?;
+            let resource = labels.split("resource=\"").nth(1)?.split('"').next()?;
+            let plural = resource.split(['/', '.']).next()?;
+            COUNTED
+                .contains(&plural)
+                .then(|| value.trim().parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
 }
