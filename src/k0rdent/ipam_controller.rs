@@ -20,6 +20,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use super::networks::{self, CLUSTER_NETWORK_KEY, EXTERNAL_NETWORK_KEY, NODE_NETWORK_KEY};
+use super::pool_cache::PoolCache;
 use super::registry::Providers;
 use crate::api::{
     ClusterDeployment, ClusterIPAM, ClusterIPAMClaim, ClusterIPAMPhase, ClusterIPAMProviderData,
@@ -32,6 +33,8 @@ pub const PREVIOUS_POOLS_RELEASED: &str = "PreviousPoolsReleased";
 pub struct Context {
     pub client: Client,
     pub providers: Providers,
+    /// Every provider's pools, kept by this controller's watches of them.
+    pub pools: PoolCache,
 }
 
 /// The deployment a claim serves: `spec.cluster`, else the deployment owning an inline claim.
@@ -156,7 +159,8 @@ pub async fn reconcile(
         for (key, pool_name) in pool_names(&claim_name) {
             let wanted = other.name() == provider_name
                 && requested.iter().any(|n: &NetworkRequest| n.key == key);
-            if wanted {
+            // A pool never created (the usual case) needs no request to be gone.
+            if wanted || !ctx.pools.holds(other.name(), &ns, &pool_name) {
                 continue;
             }
             match other.retire_pool(&ctx.client, &claim_ref, &pool_name).await {
@@ -313,10 +317,9 @@ pub fn controller(ctx: &Context, namespace: Option<&str>) -> Controller<ClusterI
             Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
             None => Api::<DynamicObject>::all_with(client.clone(), &resource),
         };
-        controller = controller.watches_with(
-            pools,
-            resource,
-            watcher::Config::default(),
+        let changes = ctx.pools.watch(provider.name(), pools, &resource);
+        controller = controller.watches_stream_with(
+            changes,
             |pool: DynamicObject| {
                 let ns = pool.namespace().unwrap_or_default();
                 pool.owner_references()
@@ -325,6 +328,7 @@ pub fn controller(ctx: &Context, namespace: Option<&str>) -> Controller<ClusterI
                     .map(|o| ObjectRef::new(&o.name).within(&ns))
                     .collect::<Vec<_>>()
             },
+            resource,
         );
     }
     controller

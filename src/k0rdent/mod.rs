@@ -7,6 +7,7 @@ pub mod flux;
 pub mod helm_values;
 pub mod ipam_controller;
 pub mod networks;
+pub mod pool_cache;
 pub mod registry;
 pub mod template_controller;
 pub mod template_status;
@@ -44,6 +45,7 @@ pub async fn run(
     let ipam_ctx = Arc::new(ipam::Context {
         client: client.clone(),
         providers,
+        pools: Default::default(),
     });
     let template_ctx = Arc::new(template::Context {
         client: client.clone(),
