@@ -24,8 +24,14 @@ pub struct RunArgs {
     /// Name this instance reports in events (defaults to the host name).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// As Metal3's IPAM manager: reconciles in flight for its kinds (IPPool, IPClaim);
+    /// --concurrency when unset.
+    #[arg(long, env = "IPAM_IPPOOL_CONCURRENCY")]
+    pub ippool_concurrency: Option<u16>,
     #[command(flatten)]
     pub webhook: crate::webhook::WebhookArgs,
+    #[command(flatten)]
+    pub tls: crate::runtime::tls_flags::TlsArgs,
     /// Backends and API faces to run, comma-separated.
     #[arg(
         long,
@@ -42,6 +48,10 @@ pub struct RunArgs {
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "IPAM_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: crate::runtime::logging::LogFormat,
+    /// As Kubernetes components (klog's `--v`): 0–1 logs at info, 2–4 at debug, 5 and more
+    /// at trace. RUST_LOG, when set, decides instead.
+    #[arg(long = "v", value_name = "LEVEL")]
+    pub verbosity: Option<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +69,8 @@ pub enum RunError {
     )]
     Metal3WithoutInCluster,
     #[error(transparent)]
+    Tls(#[from] ipam_kube_support::webhook::tls_policy::TlsPolicyError),
+    #[error(transparent)]
     Webhook(#[from] crate::webhook::WebhookError),
     #[error(transparent)]
     Endpoint(#[from] crate::runtime::endpoints::BindError),
@@ -73,6 +85,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     if enabled(Controllers::Metal3) && !enabled(Controllers::InCluster) {
         return Err(RunError::Metal3WithoutInCluster);
     }
+    let tls_policy = args.tls.policy()?;
     let metrics = ipam_kube_support::metrics::get();
     metrics
         .serving
@@ -91,6 +104,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         watch_filter: args.watch_filter,
         concurrency: args.concurrency,
         metal3: enabled(Controllers::Metal3),
+        metal3_concurrency: args.ippool_concurrency,
     };
     let instance = args.instance.or_else(|| std::env::var("HOSTNAME").ok());
     let elector = crate::runtime::leader::elector(&args.leader, &client, instance.as_deref())?;
@@ -100,13 +114,20 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     };
     // One signal stops the controllers and the webhook alike.
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown_signal()));
-    let webhook = crate::webhook::start(&args.webhook, client.clone(), shutdown.clone()).await?;
+    let webhook =
+        crate::webhook::start(&args.webhook, &tls_policy, client.clone(), shutdown.clone()).await?;
     let webhook = async move {
         if let Some(serve) = webhook {
             serve.await;
         }
     };
-    let endpoints = crate::runtime::endpoints::start(&args.endpoints, shutdown.clone()).await?;
+    let endpoints = crate::runtime::endpoints::start(
+        &args.endpoints,
+        &tls_policy,
+        client.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     // The k0rdent layer reaches backends only through this registry, which holds the enabled
     // ones: a claim naming another gets a condition saying so, and no pool kind the
     // operator may not read (its RBAC follows the same switches) is watched.

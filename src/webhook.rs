@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use ipam_kube_support::webhook::tls_policy::TlsPolicy;
 use ipam_kube_support::webhook::{self, tls};
 use kube::Client;
 
@@ -14,8 +15,8 @@ pub struct WebhookArgs {
     /// HTTPS port of the validating admission webhook; 0 disables it.
     #[arg(long, env = "IPAM_WEBHOOK_PORT", default_value_t = 9443)]
     pub webhook_port: u16,
-    /// Directory with the webhook's tls.crt and tls.key, as a kubernetes.io/tls Secret
-    /// mounts them. Where they are missing, a CA and a certificate for --webhook-host are
+    /// Directory with the webhook's certificate and key (tls.crt and tls.key, as a
+    /// kubernetes.io/tls Secret mounts them). Where they are missing, a CA and a certificate for --webhook-host are
     /// generated and written there, with ca.crt for the webhook configuration's caBundle.
     #[arg(
         long,
@@ -23,6 +24,12 @@ pub struct WebhookArgs {
         default_value = "/tmp/k8s-webhook-server/serving-certs"
     )]
     pub webhook_cert_dir: PathBuf,
+    /// Name of the certificate file in --webhook-cert-dir.
+    #[arg(long, env = "IPAM_WEBHOOK_CERT_NAME", default_value = tls::CERT_FILE)]
+    pub webhook_cert_name: String,
+    /// Name of the private key file in --webhook-cert-dir.
+    #[arg(long, env = "IPAM_WEBHOOK_KEY_NAME", default_value = tls::KEY_FILE)]
+    pub webhook_key_name: String,
     /// Names (DNS names or IP addresses) a generated certificate is valid for: how the API
     /// server reaches the webhook. Repeat the flag or separate with commas.
     #[arg(
@@ -83,6 +90,7 @@ pub enum WebhookError {
 /// when the webhook is disabled.
 pub async fn start(
     args: &WebhookArgs,
+    tls_policy: &TlsPolicy,
     client: Client,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Option<impl Future<Output = ()> + Send + 'static>, WebhookError> {
@@ -95,18 +103,24 @@ pub async fn start(
         dir: dir.clone(),
         source,
     };
+    let files = tls::CertFiles {
+        cert: args.webhook_cert_name.clone(),
+        key: args.webhook_key_name.clone(),
+    };
     let (serving, generated) =
-        tls::load_or_generate(dir, &args.webhook_host).map_err(certificate)?;
+        tls::load_or_generate(dir, &files, &args.webhook_host).map_err(certificate)?;
     if generated {
         tracing::warn!(
             dir = %dir.display(),
             names = ?args.webhook_host,
-            "no tls.crt and tls.key: generated a CA and a webhook certificate; the webhook \
+            "no {} and {}: generated a CA and a webhook certificate; the webhook \
              configuration's caBundle must hold {}",
+            files.cert,
+            files.key,
             dir.join(tls::CA_FILE).display()
         );
     }
-    let config = tls::server_config(&serving).map_err(certificate)?;
+    let config = tls::server_config(&serving, tls_policy).map_err(certificate)?;
     match webhook::expiry::not_after(&serving.cert) {
         Some(at) => ipam_kube_support::metrics::get()
             .serving
@@ -127,7 +141,12 @@ pub async fn start(
         point_conversion(&client, &target, &ca).await?;
     }
     let app = ipam_in_cluster::webhook::router(client);
-    Ok(Some(webhook::serve(listener, config, app, shutdown)))
+    Ok(Some(webhook::serve(
+        listener,
+        config,
+        webhook::admission(app),
+        shutdown,
+    )))
 }
 
 /// Where the API server reaches the conversion webhook.

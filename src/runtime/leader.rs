@@ -24,7 +24,16 @@ use tokio::time::Instant;
 pub struct LeaderArgs {
     /// Run the controllers only while holding the Lease, so that one of several replicas
     /// works at a time. The webhook and the endpoints are served by every replica.
-    #[arg(long, env = "IPAM_LEADER_ELECT", default_value_t = false)]
+    // Written `--leader-elect`, `--leader-elect=true` or `--leader-elect=false`, as Go flags.
+    #[arg(
+        long,
+        env = "IPAM_LEADER_ELECT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
     pub leader_elect: bool,
     /// Namespace of the Lease (defaults to the pod's namespace, else `default`).
     #[arg(long, env = "IPAM_LEADER_ELECTION_NAMESPACE")]

@@ -2,7 +2,10 @@
 //! and probe endpoints, logging.
 
 pub mod controllers;
+pub mod diagnostics;
 pub mod endpoints;
 pub mod gate;
 pub mod leader;
+pub mod listen;
 pub mod logging;
+pub mod tls_flags;

@@ -29,28 +29,35 @@ impl Operator {
     /// `args` name a webhook port), its log in target/test-logs/<name>.log; `env` adds
     /// environment variables.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let (metrics_port, health_port) = (free_port(), free_port());
+        let (metrics, health) = (metrics_port.to_string(), health_port.to_string());
+        let mut line = vec!["run"];
+        line.extend(args);
+        if !args.contains(&"--webhook-port") {
+            line.extend(["--webhook-port", "0"]);
+        }
+        line.extend(["--metrics-port", &metrics, "--health-port", &health]);
+        let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+        let mut env = env.to_vec();
+        env.push(("RUST_LOG", &rust_log));
+        Operator {
+            metrics_port,
+            health_port,
+            ..Operator::start_verbatim(name, &line, &env)
+        }
+    }
+
+    /// `ipam-operator <args>` exactly as given (no subcommand, no ports added), as a
+    /// Deployment written for an upstream Cluster API manager runs it.
+    pub fn start_verbatim(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-logs");
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let (metrics_port, health_port) = (free_port(), free_port());
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ipam-operator"));
         command
-            .arg("run")
             .args(args)
-            .args(
-                (!args.contains(&"--webhook-port"))
-                    .then_some(["--webhook-port", "0"])
-                    .into_iter()
-                    .flatten(),
-            )
-            .args(["--metrics-port", &metrics_port.to_string()])
-            .args(["--health-port", &health_port.to_string()])
             .env("KUBECONFIG", kubeconfig_path())
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .kill_on_drop(true);
@@ -61,8 +68,8 @@ impl Operator {
         Operator {
             child,
             log,
-            metrics_port,
-            health_port,
+            metrics_port: 0,
+            health_port: 0,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The HTTPS listener: hyper serves each TLS connection, axum routes its requests.
+//! The HTTPS listener (the webhook's, and the diagnostics' when served securely): hyper
+//! serves each TLS connection, axum routes its requests.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,7 +25,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let app = app.layer(axum::middleware::from_fn(super::observe::observe));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -35,7 +35,7 @@ pub async fn serve(
                 }
                 Err(error) => {
                     // Usually out of file descriptors: wait instead of spinning.
-                    tracing::warn!(%error, "webhook: accept failed");
+                    tracing::warn!(%error, "HTTPS listener: accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -47,11 +47,11 @@ async fn connection(acceptor: TlsAcceptor, app: Router, tcp: TcpStream, peer: So
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "webhook: TLS handshake failed");
+            tracing::debug!(%peer, %error, "TLS handshake failed");
             return;
         }
         Err(_) => {
-            tracing::debug!(%peer, "webhook: TLS handshake timed out");
+            tracing::debug!(%peer, "TLS handshake timed out");
             return;
         }
     };
@@ -59,6 +59,6 @@ async fn connection(acceptor: TlsAcceptor, app: Router, tcp: TcpStream, peer: So
         .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
         .await;
     if let Err(error) = served {
-        tracing::debug!(%peer, %error, "webhook: connection ended with an error");
+        tracing::debug!(%peer, %error, "HTTPS connection ended with an error");
     }
 }

@@ -18,9 +18,28 @@ use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::tls_policy::TlsPolicy;
+
 pub const CERT_FILE: &str = "tls.crt";
 pub const KEY_FILE: &str = "tls.key";
 pub const CA_FILE: &str = "ca.crt";
+
+/// The names of the certificate and key files in the directory: `tls.crt` and `tls.key`
+/// unless `--webhook-cert-name` / `--webhook-key-name` say otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertFiles {
+    pub cert: String,
+    pub key: String,
+}
+
+impl Default for CertFiles {
+    fn default() -> Self {
+        CertFiles {
+            cert: CERT_FILE.into(),
+            key: KEY_FILE.into(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -96,8 +115,8 @@ pub fn generate(names: &[String]) -> Result<Generated, TlsError> {
     })
 }
 
-/// Reads `dir/tls.crt` and `dir/tls.key`; `None` when either is missing.
-pub fn load(dir: &Path) -> Result<Option<Serving>, TlsError> {
+/// Reads the certificate and key files of `dir`; `None` when either is missing.
+pub fn load(dir: &Path, files: &CertFiles) -> Result<Option<Serving>, TlsError> {
     let read = |name: &str| {
         let path = dir.join(name);
         match std::fs::read_to_string(&path) {
@@ -106,7 +125,7 @@ pub fn load(dir: &Path) -> Result<Option<Serving>, TlsError> {
             Err(source) => Err(TlsError::Io { path, source }),
         }
     };
-    Ok(match (read(CERT_FILE)?, read(KEY_FILE)?) {
+    Ok(match (read(&files.cert)?, read(&files.key)?) {
         (Some(cert), Some(key)) => Some(Serving { cert, key }),
         _ => None,
     })
@@ -114,15 +133,15 @@ pub fn load(dir: &Path) -> Result<Option<Serving>, TlsError> {
 
 /// Writes `generated` into `dir` (created if needed): the key readable by its owner only,
 /// and `ca.crt` last.
-pub fn write(dir: &Path, generated: &Generated) -> Result<(), TlsError> {
+pub fn write(dir: &Path, files: &CertFiles, generated: &Generated) -> Result<(), TlsError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| TlsError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let key = dir.join(KEY_FILE);
+    let key = dir.join(&files.key);
     write_private(&key, &generated.serving.key).map_err(io(&key))?;
-    let cert = dir.join(CERT_FILE);
+    let cert = dir.join(&files.cert);
     std::fs::write(&cert, &generated.serving.cert).map_err(io(&cert))?;
     let ca = dir.join(CA_FILE);
     std::fs::write(&ca, &generated.ca).map_err(io(&ca))?;
@@ -143,20 +162,25 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// The certificate in `dir`, or, when there is none, one generated for `names` and written
 /// there. Says which it did, so the caller can log it.
-pub fn load_or_generate(dir: &Path, names: &[String]) -> Result<(Serving, bool), TlsError> {
-    if let Some(serving) = load(dir)? {
+pub fn load_or_generate(
+    dir: &Path,
+    files: &CertFiles,
+    names: &[String],
+) -> Result<(Serving, bool), TlsError> {
+    if let Some(serving) = load(dir, files)? {
         return Ok((serving, false));
     }
     let generated = generate(names)?;
-    write(dir, &generated)?;
+    write(dir, files, &generated)?;
     Ok((generated.serving, true))
 }
 
-/// A rustls server configuration for `serving`, speaking HTTP/1.1.
+/// A rustls server configuration for `serving`, speaking HTTP/1.1, offering what `policy`
+/// allows.
 ///
 /// The ring provider is named here rather than taken from the process default: rustls
 /// panics when more than one provider is compiled in and none was installed.
-pub fn server_config(serving: &Serving) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(serving: &Serving, policy: &TlsPolicy) -> Result<Arc<ServerConfig>, TlsError> {
     let pem = |what: &'static str| {
         move |source| TlsError::Pem {
             path: PathBuf::from(CERT_FILE),
@@ -173,11 +197,10 @@ pub fn server_config(serving: &Serving) -> Result<Arc<ServerConfig>, TlsError> {
             what: "private key",
             source,
         })?;
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)?;
+    let mut config = ServerConfig::builder_with_provider(Arc::new(policy.provider()))
+        .with_protocol_versions(policy.versions())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -191,20 +214,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ipam-webhook-tls-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-        let (first, generated) = load_or_generate(&dir, &names).unwrap();
+        let (first, generated) = load_or_generate(&dir, &CertFiles::default(), &names).unwrap();
         assert!(generated);
         assert!(dir.join(CA_FILE).exists());
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(dir.join(KEY_FILE)).unwrap().permissions(),
         );
         assert_eq!(mode & 0o777, 0o600, "the key is private");
-        let (second, generated) = load_or_generate(&dir, &names).unwrap();
+        let (second, generated) = load_or_generate(&dir, &CertFiles::default(), &names).unwrap();
         assert!(
             !generated,
             "a restart keeps the certificate the caBundle trusts"
         );
         assert_eq!(first.cert, second.cert);
-        server_config(&second).unwrap();
+        server_config(&second, &TlsPolicy::default()).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -212,7 +235,10 @@ mod tests {
     fn a_key_that_is_not_pem_is_named() {
         let mut serving = generate(&["localhost".to_string()]).unwrap().serving;
         serving.key = "not a key".into();
-        let error = server_config(&serving).err().unwrap().to_string();
+        let error = server_config(&serving, &TlsPolicy::default())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             error.starts_with("tls.key holds no usable PEM private key"),
             "{error}"

@@ -13,6 +13,9 @@ pub struct Config {
     pub concurrency: u16,
     /// Serve Metal3's IPPool / IPClaim / IPAddress as well (`--controllers metal3`).
     pub metal3: bool,
+    /// Reconciles at once of the Metal3 controllers (Metal3's `--ippool-concurrency`);
+    /// `concurrency` when None.
+    pub metal3_concurrency: Option<u16>,
 }
 
 impl Default for Config {
@@ -22,11 +25,16 @@ impl Default for Config {
             watch_filter: None,
             concurrency: 0,
             metal3: true,
+            metal3_concurrency: None,
         }
     }
 }
 
 impl Config {
+    pub fn metal3_concurrency(&self) -> u16 {
+        self.metal3_concurrency.unwrap_or(self.concurrency)
+    }
+
     pub fn watcher(&self) -> kube::runtime::watcher::Config {
         ipam_kube_support::scope::watcher(self.watch_filter.as_deref())
     }

@@ -424,7 +424,9 @@ where
         config.api::<IPClaim>(&client),
         config.watcher(),
     )
-    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    .with_config(
+        kube::runtime::controller::Config::default().concurrency(config.metal3_concurrency()),
+    );
     let store = controller.store();
     let waiting = move |key: PoolKey| waiting_claims(&store, &key);
     let (w_pool, w_addr, w_capi) = (waiting.clone(), waiting.clone(), waiting.clone());

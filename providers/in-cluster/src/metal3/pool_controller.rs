@@ -321,7 +321,9 @@ where
         config.api::<IPPool>(&client),
         config.watcher(),
     )
-    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+    .with_config(
+        kube::runtime::controller::Config::default().concurrency(config.metal3_concurrency()),
+    )
     .watches_stream(address_changes, |a: IPAddress| {
         let ns = a.namespace().unwrap_or_default();
         a.spec

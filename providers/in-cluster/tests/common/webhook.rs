@@ -6,7 +6,7 @@
 use ipam_in_cluster::api::{GlobalInClusterIPPool, InClusterIPPool};
 use ipam_in_cluster::webhook::metal3::{ADDRESS_PATH, CLAIM_PATH, POOL_PATH};
 use ipam_in_cluster::webhook::{GLOBAL_PATH, IN_CLUSTER_PATH, prefix, router};
-use ipam_kube_support::webhook::{serve, tls};
+use ipam_kube_support::webhook::{admission, serve, tls};
 use ipam_test_support::TestNamespace;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
@@ -36,15 +36,21 @@ impl Webhook {
     /// Serves the webhook for `ns` and waits until the API server calls it.
     pub async fn start(ns: &TestNamespace) -> Webhook {
         let generated = tls::generate(&["127.0.0.1".to_string()]).expect("generate a certificate");
-        let config = tls::server_config(&generated.serving).expect("TLS configuration");
+        let config =
+            tls::server_config(&generated.serving, &Default::default()).expect("TLS configuration");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(listener, config, router(ns.client.clone()), async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(serve(
+            listener,
+            config,
+            admission(router(ns.client.clone())),
+            async {
+                let _ = stopped.await;
+            },
+        ));
 
         let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
         let common = json!({
