@@ -16,13 +16,15 @@ export IPAM_METRICS_PORT="${IPAM_METRICS_PORT:-8080}" IPAM_HEALTH_PORT="${IPAM_H
 # cluster template (e2e/fixtures/charts) is served on the next port.
 FLUX_STORAGE_PORT="${IPAM_FLUX_STORAGE_PORT:-9790}"
 CHART_REPO_PORT="${IPAM_CHART_REPO_PORT:-9791}"
+# wapi-sim, the Infoblox WAPI simulator examples/infoblox points at.
+WAPI_SIM_PORT="${IPAM_WAPI_SIM_PORT:-9943}"
 
 kubectl() { "$(cat "$DEV/bin-dir")/kubectl" --kubeconfig "$DEV/kubeconfig" "$@"; }
 
 up() {
   e2e/bin/tools.sh > "$DEV/bin-dir"
   e2e/bin/build-flux.sh > "$DEV/flux-dir"
-  cargo build --locked --bin ipam-operator
+  cargo build --locked -p ipam-operator -p wapi-sim --bins
   e2e/bin/control-plane.sh start "$DEV/control-plane"
   cp "$DEV/control-plane/kubeconfig" "$DEV/kubeconfig"
   unpoint_conversion
@@ -34,6 +36,7 @@ up() {
   done
   stop_operator
   start_flux
+  start_wapi_sim
   KUBECONFIG="$DEV/kubeconfig" nohup ./target/debug/ipam-operator run \
     --webhook-port "$WEBHOOK_PORT" --webhook-cert-dir "$WEBHOOK_CERTS" \
     --conversion-url "https://127.0.0.1:$WEBHOOK_PORT" >"$DEV/operator.log" 2>&1 &
@@ -146,7 +149,7 @@ YAML
 
 stop_operator() {
   local pid
-  for pid in operator source-controller helm-controller chart-repo; do
+  for pid in operator source-controller helm-controller chart-repo wapi-sim; do
     if [ -f "$DEV/$pid.pid" ]; then
       kill "$(cat "$DEV/$pid.pid")" 2>/dev/null || true
       rm -f "$DEV/$pid.pid"
@@ -187,6 +190,23 @@ spec:
   url: http://127.0.0.1:$CHART_REPO_PORT
   interval: 1m
 EOF
+}
+
+# The Infoblox grid of examples/infoblox: wapi-sim with the example's user and network, its
+# CA in the Secret the example's InfobloxInstance trusts.
+start_wapi_sim() {
+  local certs="$DEV/wapi-sim"
+  nohup ./target/debug/wapi-sim --listen "127.0.0.1:$WAPI_SIM_PORT" --cert-dir "$certs" \
+    --username admin --password infoblox >"$DEV/wapi-sim.log" 2>&1 &
+  echo $! > "$DEV/wapi-sim.pid"
+  for _ in $(seq 1 100); do
+    curl -sf -o /dev/null --cacert "$certs/ca.pem" "https://127.0.0.1:$WAPI_SIM_PORT/_sim/health" && break
+    sleep 0.1
+  done
+  curl -sf -o /dev/null --cacert "$certs/ca.pem" -H 'Content-Type: application/json' \
+    -d '{"networks": ["10.60.0.0/24"]}' "https://127.0.0.1:$WAPI_SIM_PORT/_sim/seed"
+  kubectl create secret generic wapi-sim-ca -n default --from-file=ca.crt="$certs/ca.pem" \
+    --dry-run=client -o yaml | kubectl apply --server-side -f - >/dev/null
 }
 
 down() {
@@ -230,6 +250,15 @@ demo() {
   echo
   echo "==> demo-ref: its claim names it in spec.cluster, so it binds too"
   kubectl get clusterdeployment demo-ref -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
+  echo
+  echo "==> the other stories: an in-cluster pool, a Metal3 pool, an Infoblox pool (wapi-sim)"
+  kubectl apply --server-side -f examples/in-cluster/ -f examples/metal3/ -f examples/infoblox/
+  kubectl wait --for=condition=Ready ipaddressclaim/machine-0 ipaddressclaim/node-1 --timeout=90s >/dev/null
+  kubectl wait --for=jsonpath='{.status.address.name}' ipclaim/node-0 --timeout=90s >/dev/null
+  kubectl get ipaddresses.ipam.cluster.x-k8s.io machine-0 node-1 \
+    -o custom-columns='NAME:.metadata.name,ADDRESS:.spec.address,PREFIX:.spec.prefix,GATEWAY:.spec.gateway,POOL KIND:.spec.poolRef.kind'
+  kubectl get ipaddresses.ipam.metal3.io \
+    -o custom-columns='NAME:.metadata.name,ADDRESS:.spec.address,PREFIX:.spec.prefix,GATEWAY:.spec.gateway,POOL:.spec.pool.name'
   echo
   echo "==> the operator's log (last lines)"
   tail -n 8 "$DEV/operator.log"

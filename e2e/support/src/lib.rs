@@ -8,6 +8,7 @@
 mod crds;
 mod eventually;
 pub mod flux;
+pub mod manifests;
 mod namespace;
 mod objects;
 pub mod wapi_sim;
