@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make demo` and `make test`; the rest are parts.
-.PHONY: test unit demo up down crds bench bench-e2e image fmt clean-testbin
+.PHONY: test unit demo up down crds bench bench-e2e image release-manifests fmt clean-testbin
 
 test:            ## every test, against a real local kube-apiserver
 	e2e/bin/test.sh
@@ -29,6 +29,9 @@ bench-e2e:       ## end-to-end benchmarks: ours, the upstream provider and the r
 
 image:           ## the operator's image as an OCI archive in target/image/, built with buildah (no daemon)
 	e2e/bin/build-image.sh
+
+release-manifests: ## metadata.yaml and ipam-components.yaml for clusterctl, in target/release-manifests/
+	e2e/bin/release-manifests.sh
 
 fmt:
 	cargo fmt --all

@@ -285,6 +285,7 @@ async fn an_upstream_managers_flags_run_unchanged_with_their_meaning() {
         .delete(&role, &delete)
         .await;
     let _ = std::fs::remove_dir_all(&cert_dir);
+    ns.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

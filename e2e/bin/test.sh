@@ -79,6 +79,9 @@ k apply --server-side -f "$CHART/crds/" >/dev/null
 export IPAM_TESTBIN="$bin"
 IPAM_FLUX="$(e2e/bin/build-flux.sh)"
 export IPAM_FLUX
+# clusterctl, which tests/clusterctl.rs installs the release manifests with.
+IPAM_CLUSTERCTL="$(e2e/bin/build-clusterctl.sh)"
+export IPAM_CLUSTERCTL
 
 step "tests (unit and against the real kube-apiserver)"
 cargo test --workspace --locked --no-fail-fast

@@ -11,32 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use crate::scripts::{root, script_output};
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-/// The repository's root, as a plain path (source-controller refuses a storage path with `..`).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root exists")
-}
-
-/// Runs one of the project's `e2e/bin` scripts that print a folder on their last line.
-fn script_output(script: &str) -> PathBuf {
-    let out = std::process::Command::new(root().join("e2e/bin").join(script))
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("run e2e/bin/{script}: {e}"));
-    assert!(
-        out.status.success(),
-        "e2e/bin/{script} failed ({}): Flux cannot be had on this machine, so the test fails",
-        out.status
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    PathBuf::from(text.lines().last().unwrap_or_default().trim())
-}
 
 /// The folder with `source-controller`, `helm-controller` and their `crds/`: `IPAM_FLUX`, else
 /// what `e2e/bin/build-flux.sh` prints (it builds them the first time on a machine).

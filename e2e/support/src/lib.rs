@@ -11,6 +11,7 @@ pub mod flux;
 pub mod manifests;
 mod namespace;
 mod objects;
+pub mod scripts;
 pub mod wapi_sim;
 
 pub use crds::{capi_crds, crds_from_yaml, install_crds};
