@@ -12,28 +12,18 @@ MODULE=sigs.k8s.io/cluster-api
 CACHE="${IPAM_TESTBIN_CACHE:-$HOME/.cache/ipam-operator/testbin}"
 OUT="$CACHE/clusterctl-v${CLUSTERCTL_VERSION}"
 
-export GOTOOLCHAIN=local   # a newer `go` line must never trigger a toolchain download
-export CGO_ENABLED=0
-export GOFLAGS=-mod=mod
+# shellcheck source=lib/wrapper-module.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/wrapper-module.sh"
 
 if [ -x "$OUT/clusterctl" ]; then
   echo "$OUT"; exit 0
 fi
-command -v go >/dev/null || { echo "build-clusterctl: Go is required to build clusterctl" >&2; exit 1; }
-
 mkdir -p "$OUT"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-started=$SECONDS
-# A throw-away main module requiring Cluster API at that version keeps its go.mod's choices.
-src="$(go mod download -json "${MODULE}@v${CLUSTERCTL_VERSION}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-[ -d "$src" ] || { echo "build-clusterctl: cannot download ${MODULE}@v${CLUSTERCTL_VERSION}" >&2; exit 1; }
-gover="$(sed -n 's/^go \([0-9]*\.[0-9]*\).*/\1/p' "$src/go.mod")"
-printf 'module local/ipam-clusterctl\n\ngo %s.0\n' "$gover" > go.mod
+wrapper_module build-clusterctl "$MODULE" "$CLUSTERCTL_VERSION"
+
 # Cluster API points its own sub-modules (the api module) at local folders, which a
 # dependent module cannot follow: point each at its published tag of the same version.
-for m in $(sed -n 's#^[[:space:]]*\(replace[[:space:]]\{1,\}\)\{0,1\}\(sigs\.k8s\.io/cluster-api/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./.*#\2#p' "$src/go.mod"); do
+for m in $(sed -n 's#^[[:space:]]*\(replace[[:space:]]\{1,\}\)\{0,1\}\(sigs\.k8s\.io/cluster-api/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./.*#\2#p' "$SRC/go.mod"); do
   go mod edit -replace="${m}=${m}@v${CLUSTERCTL_VERSION}"
 done
 go get "${MODULE}/cmd/clusterctl@v${CLUSTERCTL_VERSION}"

@@ -16,30 +16,20 @@ PEER_MODULE=sigs.k8s.io/cluster-api-ipam-provider-in-cluster
 CACHE="${IPAM_TESTBIN_CACHE:-$HOME/.cache/ipam-operator/testbin}"
 OUT="$CACHE/peer-in-cluster-v${PEER_VERSION}"
 
-export GOTOOLCHAIN=local   # a newer `go` line must never trigger a toolchain download
-export CGO_ENABLED=0
-export GOFLAGS=-mod=mod
+# shellcheck source=lib/wrapper-module.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/wrapper-module.sh"
 
 if [ -x "$OUT/manager" ] && [ -n "$(ls "$OUT/crds/"*.yaml 2>/dev/null)" ]; then
   echo "$OUT"; exit 0
 fi
-command -v go >/dev/null || { echo "build-peer: Go is required to build the upstream provider" >&2; exit 1; }
-
 mkdir -p "$OUT/crds"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-started=$SECONDS
+wrapper_module build-peer "$PEER_MODULE" "$PEER_VERSION"
 
-src="$(go mod download -json "${PEER_MODULE}@v${PEER_VERSION}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-[ -d "$src" ] || { echo "build-peer: cannot download ${PEER_MODULE}@v${PEER_VERSION}" >&2; exit 1; }
-gover="$(sed -n 's/^go \([0-9]*\.[0-9]*\).*/\1/p' "$src/go.mod")"
-printf 'module local/ipam-peer\n\ngo %s.0\n' "$gover" > go.mod
 go get "${PEER_MODULE}@v${PEER_VERSION}"
 echo "build-peer: building ${PEER_MODULE} v${PEER_VERSION} (cold: a few minutes)" >&2
 go build -trimpath -ldflags "-s -w" -o "$OUT/manager.tmp" "$PEER_MODULE"
 mv "$OUT/manager.tmp" "$OUT/manager"
-cp "$src"/config/crd/bases/*.yaml "$OUT/crds/"
+cp "$SRC"/config/crd/bases/*.yaml "$OUT/crds/"
 chmod u+w "$OUT"/crds/*.yaml   # the module cache is read-only; the copies need not be
 echo $((SECONDS - started)) > "$OUT/build-seconds"
 echo "build-peer: built in $(cat "$OUT/build-seconds")s" >&2
