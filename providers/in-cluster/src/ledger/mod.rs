@@ -5,7 +5,9 @@
 //! 1. The API server arbitrates. Every address held is an [`AddressAllocation`] whose name
 //!    derives from (address space, address); creating it is the act of taking the address,
 //!    and a second create of the same name fails with 409 whichever worker, process, replica
-//!    or overlapping pool of the same space tries it.
+//!    or overlapping pool of the same space tries it. A prefix pool's block is one record,
+//!    named from the block's first address; prefix pools have spaces of their own
+//!    ([`PoolKey::address_space`]), so a block and an address never compete for one name.
 //! 2. Each pool's [`Book`] is only a cache that proposes candidates. It is loaded once from a
 //!    fresh LIST (never from a possibly lagging watch cache), kept current by this process's
 //!    own creates and deletes, corrected by every 409, and reloaded before a pool is declared
@@ -25,13 +27,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use ipam_engine::{AllocateError, Attributes, Counts, Pool};
+use ipam_engine::{AllocateError, Attributes, Counts};
 use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::allocation::{
     AddressAllocation, CLAIM_UID_LABEL, ClaimIdentity, POOL_LABEL, SPACE_LABEL, allocation_name,
 };
+use crate::compiled::Compiled;
 use crate::pool_key::PoolKey;
 
 mod book;
@@ -45,8 +48,13 @@ const RECORDING_CONCURRENCY: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReserveError {
-    #[error("{pool} has no free address: {used} of {total} in use", used = counts.used, total = counts.total)]
-    Exhausted { pool: PoolKey, counts: Counts },
+    #[error("{pool} has no free {unit}: {used} of {total} in use", used = counts.used, total = counts.total)]
+    Exhausted {
+        pool: PoolKey,
+        counts: Counts,
+        /// What the pool hands out one of: "address", or "/64 prefix".
+        unit: String,
+    },
     #[error("{pool} cannot give this claim an address: {source}")]
     Refused {
         pool: PoolKey,
@@ -76,7 +84,7 @@ pub struct Reservation {
 /// `clusterctl move`, are recorded before anything new is handed out.
 pub struct PoolSource<'a> {
     pub version: Option<i64>,
-    pub build: &'a (dyn Fn() -> Pool + Sync),
+    pub build: &'a (dyn Fn() -> Compiled + Sync),
     pub existing: &'a (dyn Fn() -> Vec<(String, ClaimIdentity)> + Sync),
 }
 
@@ -196,6 +204,7 @@ impl Ledger {
                         return Err(ReserveError::Exhausted {
                             pool: pool.clone(),
                             counts: book.counts(),
+                            unit: book.unit().to_owned(),
                         });
                     }
                     Err(source) => {

@@ -123,7 +123,7 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Decided, kube::Error
         Ok(compiled) => compiled,
         Err(e) => return Ok((decide::invalid_pool(claim, &key, &e), None)),
     };
-    let build = || compiled.clone();
+    let build = || crate::compiled::Compiled::from(compiled.clone());
     let existing = || addresses::existing(&key, &ctx.addresses, &ctx.capi_addresses);
     let source = PoolSource {
         version: pool.meta().generation,
