@@ -1,4 +1,5 @@
-//! Every manifest under examples/ is accepted by the real API server as written.
+//! Every manifest under examples/ is accepted by the real API server as written, and the
+//! prefix-pool story does what its comments say.
 
 use std::path::{Path, PathBuf};
 
@@ -18,21 +19,16 @@ fn manifests(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[tokio::test]
-async fn every_example_applies_unchanged() {
-    let ns = TestNamespace::new("examples").await;
-    let mut crds = ipam_test_support::capi_crds();
-    crds.extend(ipam_test_support::flux_crds());
-    crds.extend(ipam_operator::crds::all());
-    install_crds(&ns.client, &crds).await;
-    let discovery = Discovery::new(ns.client.clone()).run().await.unwrap();
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
 
+/// Creates every object of the manifests under `dir` as written, namespaced ones in `ns`.
+async fn apply_all(ns: &TestNamespace, dir: &Path) {
+    let discovery = Discovery::new(ns.client.clone()).run().await.unwrap();
     let mut files = Vec::new();
-    manifests(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
-        &mut files,
-    );
-    assert!(!files.is_empty(), "examples/ holds no manifest");
+    manifests(dir, &mut files);
+    assert!(!files.is_empty(), "{} holds no manifest", dir.display());
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let docs: Vec<DynamicObject> = serde_saphyr::from_multiple(&text)
@@ -64,5 +60,66 @@ async fn every_example_applies_unchanged() {
                 });
         }
     }
+}
+
+async fn namespace(name: &str) -> TestNamespace {
+    let ns = TestNamespace::new(name).await;
+    let mut crds = ipam_test_support::capi_crds();
+    crds.extend(ipam_test_support::flux_crds());
+    crds.extend(ipam_operator::crds::all());
+    install_crds(&ns.client, &crds).await;
+    ns
+}
+
+#[tokio::test]
+async fn every_example_applies_unchanged() {
+    let ns = namespace("examples").await;
+    apply_all(&ns, &examples()).await;
+    ns.delete().await;
+}
+
+/// examples/prefix-pool: each claim gets the block its comments say.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prefix_pool_example_hands_out_the_blocks_it_describes() {
+    use ipam_in_cluster::api::capi::IPAddress;
+    let ns = namespace("example-prefix").await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = ipam_in_cluster::Config {
+        namespace: Some(ns.name.clone()),
+        ..Default::default()
+    };
+    let reporter = kube::runtime::events::Reporter {
+        controller: "ipam-operator-test".into(),
+        instance: Some(ns.name.clone()),
+    };
+    tokio::spawn(ipam_in_cluster::run(
+        ns.client.clone(),
+        config,
+        reporter,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    apply_all(&ns, &examples().join("prefix-pool")).await;
+    let addresses = ns.api::<IPAddress>();
+    for (claim, address, prefix, gateway) in [
+        ("tenant-a-lb", "10.80.0.16", 28, Some("10.80.0.1")),
+        ("tenant-a-nodes", "fd80:0:1::", 64, None),
+    ] {
+        let got = ipam_test_support::eventually(30, &format!("{claim}'s IPAddress"), || async {
+            addresses.get_opt(claim).await.ok().flatten()
+        })
+        .await;
+        assert_eq!(
+            (
+                got.spec.address.as_str(),
+                got.spec.prefix,
+                got.spec.gateway.as_deref()
+            ),
+            (address, prefix, gateway),
+            "{claim}"
+        );
+    }
+    drop(stop);
     ns.delete().await;
 }

@@ -87,7 +87,8 @@ impl Compiled {
 /// The allocation state of a pool of either kind, with the calls of [`Allocator`] the book
 /// makes. Addresses are the first addresses of the blocks for a prefix pool.
 pub enum Holdings {
-    Addresses(Allocator),
+    /// Boxed: an address pool's state is four times a prefix pool's.
+    Addresses(Box<Allocator>),
     Prefixes(PrefixHoldings),
 }
 
@@ -100,7 +101,7 @@ impl Holdings {
         match compiled {
             Compiled::Addresses(pool) => {
                 let (allocator, issues) = Allocator::rebuild(pool, held);
-                (Holdings::Addresses(allocator), issues)
+                (Holdings::Addresses(Box::new(allocator)), issues)
             }
             Compiled::Prefixes(pool) => {
                 let mut holdings = PrefixHoldings {
