@@ -15,6 +15,7 @@ use kube::core::admission::{AdmissionRequest, Operation};
 
 use super::{lookup, rules};
 use crate::api::capi::IPAddress;
+use crate::api::prefix_pool::is_prefix_kind;
 use crate::api::{GROUP, PrefixPoolSpec};
 use crate::pool_key::PoolKey;
 use crate::pool_object::PrefixPoolObject;
@@ -31,9 +32,7 @@ pub async fn admit<P: PrefixPoolObject>(
     request: &AdmissionRequest<P>,
 ) -> Verdict {
     let kind = request.kind.kind.as_str();
-    if request.kind.group != GROUP
-        || !["InClusterPrefixPool", "GlobalInClusterPrefixPool"].contains(&kind)
-    {
+    if !is_prefix_kind(&request.kind.group, kind) {
         return Err(Denial::bad_request(format!(
             "expected an InClusterPrefixPool or GlobalInClusterPrefixPool but got a {kind}"
         )));
