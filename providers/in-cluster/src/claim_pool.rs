@@ -144,6 +144,9 @@ impl PoolCaches {
     ) -> Vec<(String, ClaimIdentity)> {
         match (&self.metal3, pool.metal3) {
             (Some(m3), true) => metal3::addresses::existing(&pool.key, &m3.addresses, addresses),
+            _ if pool.prefixes.is_some() => {
+                crate::addresses::existing_prefixes(addresses, &pool.key)
+            }
             _ => crate::addresses::existing_addresses(addresses, &pool.key),
         }
     }

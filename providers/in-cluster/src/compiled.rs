@@ -171,6 +171,18 @@ impl Holdings {
             Holdings::Prefixes(p) => p.release_address(address),
         }
     }
+
+    /// Says that the allocation starting at `address` is `address/prefix`, not a block of the
+    /// pool's length (an address object written so): every block it touches stays taken.
+    /// Nothing changes for a pool of addresses, or an address nobody holds.
+    pub fn widen(&mut self, address: IpAddr, prefix: u8) {
+        if let Holdings::Prefixes(p) = self
+            && prefix != p.allocator.pool().length()
+            && let Some(key) = p.allocator.owner_of(address).map(str::to_owned)
+        {
+            p.allocator.record(&key, address, prefix);
+        }
+    }
 }
 
 /// A prefix pool's blocks in use. The engine lets a claim hold one block; a second record of
@@ -301,6 +313,33 @@ mod tests {
         assert_eq!(
             holdings.allocate("c", None).unwrap().address,
             ip("10.0.0.16")
+        );
+    }
+
+    #[test]
+    fn a_wider_allocation_keeps_every_block_it_touches_until_released() {
+        let (mut holdings, _) = Holdings::rebuild(pool(), [("10.0.0.32".into(), "w".into())]);
+        holdings.widen(ip("10.0.0.32"), 27);
+        assert_eq!(
+            holdings.allocate("a", None).unwrap().address,
+            ip("10.0.0.0")
+        );
+        assert_eq!(
+            holdings.allocate("b", None).unwrap().address,
+            ip("10.0.0.16")
+        );
+        assert!(holdings.allocate("c", None).unwrap_err().is_exhausted());
+        assert_eq!(
+            holdings.release_address(ip("10.0.0.32")).as_deref(),
+            Some("w")
+        );
+        assert_eq!(
+            holdings.allocate("c", None).unwrap().address,
+            ip("10.0.0.32")
+        );
+        assert_eq!(
+            holdings.allocate("d", None).unwrap().address,
+            ip("10.0.0.48")
         );
     }
 

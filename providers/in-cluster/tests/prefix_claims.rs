@@ -280,6 +280,59 @@ async fn a_global_prefix_pool_serves_claims_of_any_namespace() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_allocation_of_another_length_keeps_every_block_it_touches() {
+    let ns = setup("prefix-wide").await;
+    let _operator = operator(&ns);
+    let (claims, addresses) = (ns.api::<IPAddressClaim>(), ns.api::<IPAddress>());
+    let pools = prefix_pools(&ns);
+    create(
+        &pools,
+        prefix_pool(
+            "q",
+            json!({"prefixes": ["10.51.0.0/26"], "allocationPrefixLength": 28}),
+        ),
+    )
+    .await;
+    // A /27 restored before its claim: it spans the blocks .32 and .48.
+    create(
+        &addresses,
+        json!({"apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddress",
+            "metadata": {"name": "wide"},
+            "spec": {"claimRef": {"name": "wide"}, "address": "10.51.0.32", "prefix": 27,
+                "poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": KIND, "name": "q"}}}),
+    )
+    .await;
+    let mut got = BTreeSet::new();
+    for name in ["a", "b"] {
+        create(&claims, claim(name, KIND, "q")).await;
+        got.insert(allocated(&addresses, &claims, name).await.spec.address);
+    }
+    assert_eq!(
+        got,
+        BTreeSet::from(["10.51.0.0".to_string(), "10.51.0.16".to_string()])
+    );
+    create(&claims, claim("wide", KIND, "q")).await;
+    assert_eq!(
+        allocated(&addresses, &claims, "wide").await.spec.prefix,
+        27,
+        "adopted as it is"
+    );
+    // Both blocks under the /27 stay taken, through the reload an exhausted pool makes.
+    create(&claims, claim("late", KIND, "q")).await;
+    ready_reason(&claims, "late", "PoolExhausted").await;
+    assert_eq!(tuple(counted(&pools, "q", 3).await), (4, 3, 0, 1));
+    claims
+        .delete("wide", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        allocated(&addresses, &claims, "late").await.spec.address,
+        "10.51.0.32"
+    );
+    ns.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_prefix_pool_stays_while_blocks_are_in_use_and_adopts_restored_ones() {
     let ns = setup("prefix-keep").await;
     let _operator = operator(&ns);

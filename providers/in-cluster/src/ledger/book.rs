@@ -164,6 +164,11 @@ impl Book {
         others
     }
 
+    /// The allocation at `address` is `address/prefix` (see [`Holdings::widen`]).
+    pub fn widen(&mut self, address: IpAddr, prefix: u8) {
+        self.allocator.widen(address, prefix);
+    }
+
     /// The proposal lost: `holder`'s record has the address. The claim gives it up and the
     /// book learns who holds it.
     pub fn refuse(&mut self, address: IpAddr, claim: &ClaimIdentity, holder: Record) {

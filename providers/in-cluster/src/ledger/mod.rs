@@ -81,7 +81,9 @@ pub struct Reservation {
 /// `metadata.generation`, so a spec change rebuilds the book), its compiled spec, and the
 /// address objects of the pool that exist (from a synced cache), read only when the book is
 /// (re)loaded, so that addresses handed out before this operator ran, or restored by
-/// `clusterctl move`, are recorded before anything new is handed out.
+/// `clusterctl move`, are recorded before anything new is handed out. A prefix pool's are
+/// `address/prefix`: one written with another length than the pool's keeps every block it
+/// touches.
 pub struct PoolSource<'a> {
     pub version: Option<i64>,
     pub build: &'a (dyn Fn() -> Compiled + Sync),
@@ -266,11 +268,12 @@ impl Ledger {
     /// adopted as it is. Anything else the claim had taken (in a pass that lost the race to
     /// write its IPAddress) goes back. Returns the other holder when the address is already
     /// someone else's; then nothing changes. Costs no request when the book agrees already.
+    /// `prefix`: the length a prefix pool's address object holds, when it says one.
     pub async fn adopt(
         &self,
         pool: &PoolKey,
         source: &PoolSource<'_>,
-        address: IpAddr,
+        (address, prefix): (IpAddr, Option<u8>),
         claim: &ClaimIdentity,
     ) -> Result<Option<ClaimIdentity>, kube::Error> {
         {
@@ -291,7 +294,13 @@ impl Ledger {
                     }
                     return Ok(Some(other));
                 }
-                (Taken::Mine(record), Some(book)) => book.adopt(address, record),
+                (Taken::Mine(record), Some(book)) => {
+                    let dropped = book.adopt(address, record);
+                    if let Some(prefix) = prefix {
+                        book.widen(address, prefix);
+                    }
+                    dropped
+                }
                 (Taken::Mine(_), None) => Vec::new(),
             }
         };
@@ -478,9 +487,20 @@ impl Ledger {
         .await?;
         // Address objects without a record (handed out before this operator ran): recorded
         // now, many at a time, as a provider switched to at 100,000 addresses has as many.
-        let unrecorded: Vec<(IpAddr, ClaimIdentity)> = (source.existing)()
+        let existing: Vec<(IpAddr, Option<u8>, ClaimIdentity)> = (source.existing)()
             .into_iter()
-            .filter_map(|(text, claim)| Some((text.parse::<IpAddr>().ok()?, claim)))
+            .filter_map(|(text, claim)| {
+                let (address, prefix) = held_at(&text)?;
+                Some((address, prefix, claim))
+            })
+            .collect();
+        let lengths: Vec<(IpAddr, u8)> = existing
+            .iter()
+            .filter_map(|(address, prefix, _)| Some((*address, (*prefix)?)))
+            .collect();
+        let unrecorded: Vec<(IpAddr, ClaimIdentity)> = existing
+            .into_iter()
+            .map(|(address, _, claim)| (address, claim))
             .filter(|(address, _)| !held.contains_key(address))
             .collect();
         let mut recording = futures::stream::iter(unrecorded)
@@ -500,9 +520,12 @@ impl Ledger {
             };
             held.entry(address).or_insert(holder);
         }
-        let (book, issues) = Book::new(compiled, held, pending);
+        let (mut book, issues) = Book::new(compiled, held, pending);
         for issue in issues {
             tracing::warn!(%pool, %issue, "while loading the pool's allocations");
+        }
+        for (address, prefix) in lengths {
+            book.widen(address, prefix);
         }
         Ok(book)
     }
@@ -522,6 +545,14 @@ impl Ledger {
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// An existing address object's `address`, or a prefix pool's `address/prefix`.
+fn held_at(text: &str) -> Option<(IpAddr, Option<u8>)> {
+    match text.split_once('/') {
+        Some((address, prefix)) => Some((address.parse().ok()?, prefix.parse().ok())),
+        None => Some((text.parse().ok()?, None)),
     }
 }
 

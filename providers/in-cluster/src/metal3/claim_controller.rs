@@ -257,7 +257,7 @@ async fn adopt(
     };
     let other = ctx
         .ledger
-        .adopt(key, source, address, &identity(claim))
+        .adopt(key, source, (address, None), &identity(claim))
         .await?;
     let held = other.is_none().then_some(address);
     Ok((decide::adopted(existing, address, key, other), held))
