@@ -8,8 +8,8 @@ mod chart;
 mod k0rdent;
 mod process;
 
-use ipam_in_cluster::api::InClusterIPPool;
 use ipam_in_cluster::api::capi::{IPAddress, IPAddressClaim};
+use ipam_in_cluster::api::{InClusterIPPool, InClusterPrefixPool};
 use ipam_test_support::{TestNamespace, capi_crds, create, flux_crds, install_crds};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
@@ -91,11 +91,41 @@ async fn the_charts_service_account_can_do_a_full_allocation_flow() {
         (reference.name == "moved").then_some(())
     })
     .await;
+    // A prefix pool: protected, counted and served in blocks by the same account.
+    let blocks: InClusterPrefixPool = serde_json::from_value(json!({
+        "apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "InClusterPrefixPool",
+        "metadata": {"name": "blocks"},
+        "spec": {"prefixes": ["10.71.0.0/24"], "allocationPrefixLength": 28}}))
+    .unwrap();
+    let prefix_pools = ns.api::<InClusterPrefixPool>();
+    prefix_pools
+        .create(&PostParams::default(), &blocks)
+        .await
+        .unwrap();
+    create(&claims, json!({"apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddressClaim",
+        "metadata": {"name": "block"},
+        "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "InClusterPrefixPool", "name": "blocks"}}}))
+    .await;
+    eventually(30, "a block allocated and counted", || async {
+        claims.get("block").await.ok()?.status?.address_ref?;
+        let counts = prefix_pools
+            .get("blocks")
+            .await
+            .ok()?
+            .status?
+            .ip_addresses?;
+        (counts.used == 1).then_some(())
+    })
+    .await;
     claims
         .delete("moved", &DeleteParams::default())
         .await
         .unwrap();
     claims.delete("c", &DeleteParams::default()).await.unwrap();
+    claims
+        .delete("block", &DeleteParams::default())
+        .await
+        .unwrap();
     eventually(30, "both claims released", || async {
         let gone = claims
             .list(&ListParams::default())
@@ -122,6 +152,15 @@ async fn the_charts_service_account_can_do_a_full_allocation_flow() {
         .unwrap();
     eventually(30, "pool deleted", || async {
         pools.get_opt("pool").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    prefix_pools
+        .delete("blocks", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(30, "prefix pool deleted", || async {
+        let gone = prefix_pools.get_opt("blocks").await.ok()?.is_none();
+        gone.then_some(())
     })
     .await;
 

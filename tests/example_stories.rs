@@ -1,6 +1,7 @@
 //! Each user story under examples/ does what its comment says once applied with the operator
-//! running: the in-cluster pool answers its claim, the Metal3 pool its IPClaim, the Infoblox
-//! pool its claim through a WAPI (wapi-sim, as `make demo` runs it).
+//! running: the in-cluster pool answers its claim, the prefix pools hand out the blocks their
+//! comments name, the Metal3 pool answers its IPClaim, the Infoblox pool its claim through a
+//! WAPI (wapi-sim, as `make demo` runs it).
 
 mod process;
 
@@ -81,6 +82,32 @@ async fn in_cluster_pool_answers_its_claim() {
     assert_eq!(address.spec.address, "10.40.0.10");
     assert_eq!(address.spec.prefix, 24);
     assert_eq!(address.spec.gateway.as_deref(), Some("10.40.0.1"));
+    ns.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prefix_pools_hand_out_the_blocks_their_comments_name() {
+    let (ns, _operator, discovery) = setup("story-prefix").await;
+    apply_story(&ns, &discovery, &story("prefix-pool"), |_| {}).await;
+    let addresses = ns.api::<ipam_in_cluster::api::capi::IPAddress>();
+    for (claim, address, prefix, gateway) in [
+        ("tenant-a-lb", "10.80.0.16", 28, Some("10.80.0.1")),
+        ("tenant-a-nodes", "fd80:0:1::", 64, None),
+    ] {
+        let got = eventually(60, &format!("{claim}'s IPAddress"), || async {
+            addresses.get_opt(claim).await.ok().flatten()
+        })
+        .await;
+        assert_eq!(
+            (
+                got.spec.address.as_str(),
+                got.spec.prefix,
+                got.spec.gateway.as_deref()
+            ),
+            (address, prefix, gateway),
+            "{claim}"
+        );
+    }
     ns.delete().await;
 }
 

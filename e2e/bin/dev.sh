@@ -251,11 +251,13 @@ demo() {
   echo "==> demo-ref: its claim names it in spec.cluster, so it binds too"
   kubectl get clusterdeployment demo-ref -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
   echo
-  echo "==> the other stories: an in-cluster pool, a Metal3 pool, an Infoblox pool (wapi-sim)"
-  kubectl apply --server-side -f examples/in-cluster/ -f examples/metal3/ -f examples/infoblox/
-  kubectl wait --for=condition=Ready ipaddressclaim/machine-0 ipaddressclaim/node-1 --timeout=90s >/dev/null
+  echo "==> the other stories: an in-cluster pool, prefix pools, a Metal3 pool, an Infoblox pool (wapi-sim)"
+  kubectl apply --server-side -f examples/in-cluster/ -f examples/prefix-pool/ -f examples/metal3/ \
+    -f examples/infoblox/
+  kubectl wait --for=condition=Ready ipaddressclaim/machine-0 ipaddressclaim/node-1 \
+    ipaddressclaim/tenant-a-lb ipaddressclaim/tenant-a-nodes --timeout=90s >/dev/null
   kubectl wait --for=jsonpath='{.status.address.name}' ipclaim/node-0 --timeout=90s >/dev/null
-  kubectl get ipaddresses.ipam.cluster.x-k8s.io machine-0 node-1 \
+  kubectl get ipaddresses.ipam.cluster.x-k8s.io machine-0 tenant-a-lb tenant-a-nodes node-1 \
     -o custom-columns='NAME:.metadata.name,ADDRESS:.spec.address,PREFIX:.spec.prefix,GATEWAY:.spec.gateway,POOL KIND:.spec.poolRef.kind'
   kubectl get ipaddresses.ipam.metal3.io \
     -o custom-columns='NAME:.metadata.name,ADDRESS:.spec.address,PREFIX:.spec.prefix,GATEWAY:.spec.gateway,POOL:.spec.pool.name'

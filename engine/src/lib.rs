@@ -52,6 +52,6 @@ pub use prefix::{Block, PrefixAllocator, PrefixExhausted, PrefixPool, PrefixPool
 pub use syntax::{AddressEntry, Cidr};
 pub use validate::{
     DEFAULT_ALLOCATION_PREFIX_LENGTH, Overlap, PrefixSpec, StrandedAddresses, non_allocatable,
-    non_allocatable_message, overlap, stranded_addresses, validate_in_cluster,
+    non_allocatable_message, overlap, prefix_overlap, stranded_addresses, validate_in_cluster,
     validate_metal3_create, validate_metal3_update, validate_prefix_pool,
 };

@@ -169,6 +169,11 @@ impl PrefixPool {
         self.length
     }
 
+    /// The addresses of the blocks the pool may hand out: block-aligned runs.
+    pub(crate) fn allocatable(&self) -> &IntervalSet {
+        &self.allocatable
+    }
+
     /// Blocks the pool may hand out, in use or not.
     pub fn total(&self) -> u128 {
         self.blocks_in(&self.allocatable)

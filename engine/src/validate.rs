@@ -10,7 +10,7 @@ mod prefix;
 
 pub use in_cluster::validate_in_cluster;
 pub use metal3::{validate_metal3_create, validate_metal3_update};
-pub use overlap::{Overlap, StrandedAddresses, overlap, stranded_addresses};
+pub use overlap::{Overlap, StrandedAddresses, overlap, prefix_overlap, stranded_addresses};
 pub use prefix::{
     DEFAULT_ALLOCATION_PREFIX_LENGTH, PrefixSpec, non_allocatable, non_allocatable_message,
     validate_prefix_pool,

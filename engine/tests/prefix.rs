@@ -352,3 +352,27 @@ fn pools_refuse_what_they_cannot_hand_out() {
         Err(PrefixPoolError::MixedFamilies { .. })
     ));
 }
+
+#[test]
+fn prefix_pools_overlap_by_the_addresses_their_blocks_share() {
+    let pool = |prefix: &str, length: i64, excluded: &[&str]| {
+        let excluded: Vec<AddressEntry> = excluded
+            .iter()
+            .map(|e| AddressEntry::parse(e).unwrap())
+            .collect();
+        PrefixPool::new(&[Cidr::parse(prefix).unwrap()], length, &excluded).unwrap()
+    };
+    let slash24 = pool("10.0.0.0/24", 28, &[]);
+    // Another block length over the second half of the /24.
+    let wide = pool("10.0.0.128/25", 26, &[]);
+    let shared = ipam_engine::prefix_overlap(&slash24, &wide).unwrap();
+    assert_eq!(
+        shared.to_string(),
+        "both pools may hand out 128 addresses: 10.0.0.128-10.0.0.255"
+    );
+    // Excluded blocks are not shared: nothing is left in common.
+    let fenced = pool("10.0.0.0/24", 28, &["10.0.0.0/25"]);
+    assert!(ipam_engine::prefix_overlap(&wide, &pool("10.0.0.0/25", 28, &[])).is_none());
+    assert!(ipam_engine::prefix_overlap(&fenced, &pool("10.0.0.0/25", 27, &[])).is_none());
+    assert!(ipam_engine::prefix_overlap(&slash24, &pool("fd00::/48", 64, &[])).is_none());
+}

@@ -10,6 +10,7 @@ use crate::address::{AddressRange, Family, number};
 use crate::free_space::IntervalSet;
 use crate::parse::parse_address;
 use crate::pool::Pool;
+use crate::prefix::PrefixPool;
 
 /// Addresses two pools could both hand out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +47,23 @@ impl fmt::Display for Overlap {
 /// the same address to two claims. Neither upstream checks this. Costs
 /// O(n + m) in the pools' numbers of ranges.
 pub fn overlap(a: &Pool, b: &Pool) -> Option<Overlap> {
-    if a.family() != b.family() {
+    shared(a.family(), a.allocatable(), b.family(), b.allocatable())
+}
+
+/// The addresses two prefix pools' blocks share, if any: two such pools could hand out
+/// overlapping sub-prefixes, whatever their block lengths. Costs O(n + m) in their runs.
+pub fn prefix_overlap(a: &PrefixPool, b: &PrefixPool) -> Option<Overlap> {
+    shared(a.family(), a.allocatable(), b.family(), b.allocatable())
+}
+
+fn shared(family: Family, a: &IntervalSet, other: Family, b: &IntervalSet) -> Option<Overlap> {
+    if family != other {
         return None;
     }
-    let shared = a.allocatable().intersection(b.allocatable());
+    let shared = a.intersection(b);
     if shared.is_empty() {
         return None;
     }
-    let family = a.family();
     Some(Overlap {
         ranges: shared
             .runs()

@@ -22,6 +22,20 @@ pub fn existing_addresses(
         .collect()
 }
 
+/// A prefix pool's IPAddresses as (address/prefix, holder): the ledger keeps every block an
+/// allocation of another length touches.
+pub fn existing_prefixes(store: &Store<IPAddress>, pool: &PoolKey) -> Vec<(String, ClaimIdentity)> {
+    stores::filter(store, |a| address_in_pool(a, pool))
+        .into_iter()
+        .map(|a| {
+            (
+                format!("{}/{}", a.spec.address, a.spec.prefix),
+                address_holder(&a),
+            )
+        })
+        .collect()
+}
+
 /// The claim an IPAddress was written for, as the ledger knows it.
 pub fn address_holder(address: &IPAddress) -> ClaimIdentity {
     ClaimIdentity {

@@ -209,9 +209,14 @@ async fn adopt(
     let Ok(address) = existing.spec.address.parse() else {
         return show(ctx, claim, &decide::unusable(existing)).await;
     };
+    // A prefix pool's IPAddress may hold another length than the pool hands out.
+    let prefix = pool
+        .prefixes
+        .as_ref()
+        .and_then(|_| u8::try_from(existing.spec.prefix).ok());
     let other = ctx
         .ledger
-        .adopt(&pool.key, source, address, &identity(claim))
+        .adopt(&pool.key, source, (address, prefix), &identity(claim))
         .await?;
     let outcome = decide::adopted(existing, address, &pool.key, other);
     if outcome.address.is_some() {

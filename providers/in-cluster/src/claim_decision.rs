@@ -158,14 +158,16 @@ pub fn address_object(
             },
             pool_ref: claim.spec.pool_ref.clone(),
             address: reservation.address.to_string(),
-            // Metal3 pools hand out the prefix and gateway of the entry the address is from.
+            // Metal3 pools hand out the prefix and gateway of the entry the address is from,
+            // prefix pools the block's length and the pool's gateway.
             prefix: pool
                 .spec
                 .as_ref()
                 .map_or(i32::from(attributes.prefix), |s| s.prefix),
-            gateway: match &pool.spec {
-                Some(spec) => spec.gateway.clone().filter(|g| !g.is_empty()),
-                None => attributes.gateway.map(|g| g.to_string()),
+            gateway: match (&pool.spec, &pool.prefixes) {
+                (Some(spec), _) => spec.gateway.clone().filter(|g| !g.is_empty()),
+                (None, Some(spec)) => spec.gateway.clone().filter(|g| !g.is_empty()),
+                (None, None) => attributes.gateway.map(|g| g.to_string()),
             },
         },
     }
@@ -326,8 +328,11 @@ mod tests {
                 ..Default::default()
             },
             protected_by: Some(crate::api::capi::keys::POOL_FINALIZER),
-            compiled: Pool::in_cluster(&engine_spec(&spec)).map_err(|e| e.to_string()),
+            compiled: Pool::in_cluster(&engine_spec(&spec))
+                .map(Into::into)
+                .map_err(|e| e.to_string()),
             spec: Some(spec),
+            prefixes: None,
             owner: None,
             metal3: false,
         }
@@ -469,6 +474,7 @@ mod tests {
         let exhausted = ReserveError::Exhausted {
             pool: pool().key,
             counts: Default::default(),
+            unit: "address".into(),
         };
         let outcome = not_reserved(&pool(), &exhausted);
         assert_eq!(outcome.reason(), Some("PoolExhausted"));
@@ -544,6 +550,37 @@ mod tests {
         assert_eq!(
             object.metadata.finalizers,
             Some(vec![ADDRESS_FINALIZER.to_string()])
+        );
+    }
+
+    #[test]
+    fn a_prefix_pools_address_object_carries_the_block_and_the_pools_gateway() {
+        let reservation = Reservation {
+            address: "10.40.0.16".parse().unwrap(),
+            attributes: ipam_engine::Attributes {
+                prefix: 28,
+                gateway: None,
+                dns_servers: Vec::new(),
+            },
+        };
+        let prefixes = ClaimPool {
+            spec: None,
+            prefixes: Some(crate::api::PrefixPoolSpec {
+                prefixes: vec!["10.40.0.0/24".into()],
+                allocation_prefix_length: 28,
+                gateway: Some("10.40.0.1".into()),
+                excluded_prefixes: Vec::new(),
+            }),
+            ..pool()
+        };
+        let object = address_object(&claim(true), &prefixes, &reservation);
+        assert_eq!(
+            (
+                object.spec.address.as_str(),
+                object.spec.prefix,
+                object.spec.gateway.as_deref()
+            ),
+            ("10.40.0.16", 28, Some("10.40.0.1"))
         );
     }
 

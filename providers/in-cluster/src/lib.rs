@@ -1,5 +1,6 @@
 //! The in-cluster backend: pools kept in the cluster (InClusterIPPool,
-//! GlobalInClusterIPPool), served to Cluster API IPAddressClaims.
+//! GlobalInClusterIPPool, and their prefix twins InClusterPrefixPool,
+//! GlobalInClusterPrefixPool), served to Cluster API IPAddressClaims.
 //!
 //! Usable on its own: [`run`] needs only a `kube::Client`.
 
@@ -8,6 +9,7 @@ pub mod api;
 pub mod claim_controller;
 pub(crate) mod claim_decision;
 pub mod claim_pool;
+pub mod compiled;
 pub mod config;
 pub mod conversion;
 pub mod holders;
@@ -32,7 +34,10 @@ use kube::{Api, Client, CustomResourceExt};
 
 pub use config::Config;
 
-use crate::api::{AddressAllocation, GlobalInClusterIPPool, InClusterIPPool};
+use crate::api::{
+    AddressAllocation, GlobalInClusterIPPool, GlobalInClusterPrefixPool, InClusterIPPool,
+    InClusterPrefixPool,
+};
 
 /// The CRDs this backend serves.
 pub fn crds() -> Vec<CustomResourceDefinition> {
@@ -133,17 +138,32 @@ pub async fn run(
         config.api::<InClusterIPPool>(&client),
         signal(),
     );
+    let prefix_run = pool_controller::run(
+        pool_parts(),
+        &config,
+        &caches,
+        config.api::<InClusterPrefixPool>(&client),
+        signal(),
+    );
     // A namespace-scoped instance sees only its namespace's IPAddresses, too few to count a
     // global pool or to decide it is unused; it still allocates from global pools safely,
     // since the ledger reads the cluster-wide allocation records.
     let global_run = config.namespace.is_none().then(|| {
-        pool_controller::run(
+        let addresses = pool_controller::run(
             pool_parts(),
             &config,
             &caches,
             Api::<GlobalInClusterIPPool>::all(client.clone()),
             signal(),
-        )
+        );
+        let prefixes = pool_controller::run(
+            pool_parts(),
+            &config,
+            &caches,
+            Api::<GlobalInClusterPrefixPool>::all(client.clone()),
+            signal(),
+        );
+        futures::future::join(addresses, prefixes)
     });
     let metal3_run = config.metal3.then(|| {
         let pools = metal3::pool_controller::run(
@@ -179,5 +199,5 @@ pub async fn run(
         shutdown.await;
         let _ = stop.send(true);
     });
-    futures::join!(claim_run, pool_run, global_run, metal3_run);
+    futures::join!(claim_run, pool_run, prefix_run, global_run, metal3_run);
 }

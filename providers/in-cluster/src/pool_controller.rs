@@ -1,9 +1,9 @@
 //! Pool status (the upstream's exact counts, plus a `Ready` condition) and pool deletion,
-//! which waits until no IPAddress uses the pool. One generic controller serves both kinds.
+//! which waits until no IPAddress uses the pool. One generic controller serves every
+//! in-cluster kind: the pools of addresses, and the prefix pools, counted in sub-prefixes.
 
 use std::sync::Arc;
 
-use ipam_engine::Allocator;
 use ipam_kube_support::conditions::{self, Decision, READY};
 use ipam_kube_support::drive::drive;
 use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
@@ -100,16 +100,17 @@ pub async fn reconcile<P: PoolObject>(
             .map_err(fail.at("add the finalizer"))?;
         return Ok(Action::await_change());
     }
-    let (counts, decision) = match pool.compile() {
+    let (counts, decision) = match pool.compiled() {
         Ok(compiled) => {
+            let unit = compiled.unit();
             let existing = in_use.iter().map(|a| {
                 (
                     a.spec.address.clone(),
+                    a.spec.prefix,
                     format!("{}/{}", a.namespace().unwrap_or_default(), a.name_any()),
                 )
             });
-            let (allocator, _) = Allocator::rebuild(compiled, existing);
-            let c = allocator.counts().saturated();
+            let c = compiled.counts(existing).saturated();
             tracing::debug!(pool = %key, total = c.total, used = c.used, "counted");
             pool_gauges(&key, Some([c.total, c.used, c.free]));
             let counts = AddressCounts {
@@ -119,18 +120,13 @@ pub async fn reconcile<P: PoolObject>(
                 out_of_range: c.out_of_range,
             };
             let decision = if c.free > 0 {
-                Decision::new(
-                    READY,
-                    true,
-                    "PoolReady",
-                    format!("{key} has free addresses"),
-                )
+                Decision::new(READY, true, "PoolReady", format!("{key} has a free {unit}"))
             } else {
                 Decision::new(
                     READY,
                     true,
                     "PoolExhausted",
-                    format!("{key} has no free address; claims wait until one is released"),
+                    format!("{key} has no free {unit}; claims wait until one is released"),
                 )
             };
             (counts, decision)
@@ -242,7 +238,6 @@ where
         recorder,
         released,
     } = parts;
-    let namespaced = P::KIND == crate::api::InClusterIPPool::KIND;
     let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
     let caches_ready = stores::CachesReady::spawn(vec![caches.ready::<IPAddress>()]);
     let ctx = Arc::new(Context {
@@ -264,7 +259,7 @@ where
                 let r = &address.spec.pool_ref;
                 (r.api_group == crate::api::GROUP && r.kind == P::KIND).then(|| {
                     let pool = ObjectRef::<P>::new(&r.name);
-                    if namespaced {
+                    if P::NAMESPACED {
                         pool.within(&address.namespace().unwrap_or_default())
                     } else {
                         pool

@@ -49,10 +49,19 @@ impl PoolKey {
     /// they were created too close together for admission to see each other. Admission also
     /// keeps namespaced pools off global ones; that pair has no shared space, so two of them
     /// created at the same instant are not kept apart.
+    ///
+    /// Prefix pools have spaces of their own: their records name blocks, not addresses.
+    /// Names keep apart two prefix pools of one space that hand out blocks of one length;
+    /// of different lengths, only admission does.
     pub fn address_space(&self) -> String {
+        let blocks = if crate::api::prefix_pool::is_prefix_kind(&self.group, &self.kind) {
+            "prefixes/"
+        } else {
+            ""
+        };
         match &self.namespace {
-            Some(ns) => digest(&format!("namespace/{ns}")),
-            None => digest("cluster"),
+            Some(ns) => digest(&format!("{blocks}namespace/{ns}")),
+            None => digest(&format!("{blocks}cluster")),
         }
     }
 

@@ -1,9 +1,15 @@
-//! What the controllers need of either pool kind, so one code path serves both.
+//! What the controllers need of the in-cluster pool kinds, so one code path serves them all:
+//! [`PoolObject`] for every kind (the pool controller), [`AddressPool`] for the pools of
+//! single addresses and [`PrefixPoolObject`] for the pools of sub-prefixes.
 
-use ipam_engine::{InClusterSpec, Pool, SpecError};
+use ipam_engine::{InClusterSpec, Pool, PrefixPool, SpecError};
 use kube::{Resource, ResourceExt};
 
-use crate::api::{GROUP, GlobalInClusterIPPool, InClusterIPPool, PoolSpec, PoolStatus};
+use crate::api::{
+    GROUP, GlobalInClusterIPPool, GlobalInClusterPrefixPool, InClusterIPPool, InClusterPrefixPool,
+    PoolSpec, PoolStatus, PrefixPoolSpec,
+};
+use crate::compiled::Compiled;
 use crate::pool_key::PoolKey;
 
 pub trait PoolObject:
@@ -17,8 +23,10 @@ pub trait PoolObject:
     + 'static
 {
     const KIND: &'static str;
-    fn pool_spec(&self) -> &PoolSpec;
+    /// Whether objects of the kind live in a namespace.
+    const NAMESPACED: bool;
     fn pool_status(&self) -> Option<&PoolStatus>;
+
     /// The API for objects of this kind in `namespace` (ignored for cluster-scoped kinds).
     fn api(client: &kube::Client, namespace: Option<&str>) -> kube::Api<Self>;
 
@@ -29,9 +37,27 @@ pub trait PoolObject:
         }
     }
 
+    /// What the pool hands out, compiled, or the reasons its spec is unusable.
+    fn compiled(&self) -> Result<Compiled, SpecError>;
+}
+
+/// A pool of single addresses: InClusterIPPool, GlobalInClusterIPPool.
+pub trait AddressPool: PoolObject {
+    fn pool_spec(&self) -> &PoolSpec;
+
     /// The pool compiled by the engine, or the reasons its spec is unusable.
     fn compile(&self) -> Result<Pool, SpecError> {
         Pool::in_cluster(&engine_spec(self.pool_spec()))
+    }
+}
+
+/// A pool of sub-prefixes: InClusterPrefixPool, GlobalInClusterPrefixPool.
+pub trait PrefixPoolObject: PoolObject {
+    fn prefix_spec(&self) -> &PrefixPoolSpec;
+
+    /// The pool compiled by the engine, or the reasons its spec is unusable.
+    fn compile(&self) -> Result<PrefixPool, SpecError> {
+        PrefixPool::from_spec(&self.prefix_spec().engine())
     }
 }
 
@@ -46,28 +72,50 @@ pub fn engine_spec(spec: &PoolSpec) -> InClusterSpec {
     }
 }
 
-impl PoolObject for InClusterIPPool {
-    const KIND: &'static str = "InClusterIPPool";
-    fn pool_spec(&self) -> &PoolSpec {
-        &self.spec.pool
-    }
-    fn pool_status(&self) -> Option<&PoolStatus> {
-        self.status.as_ref()
-    }
-    fn api(client: &kube::Client, namespace: Option<&str>) -> kube::Api<Self> {
-        kube::Api::namespaced(client.clone(), namespace.unwrap_or("default"))
-    }
+/// Implements the traits of one kind: `addresses` or `prefixes`, namespaced or not.
+macro_rules! pool_object {
+    ($kind:ident, addresses, $namespaced:tt) => {
+        pool_object!(@common $kind, $namespaced, AddressPool::compile);
+        impl AddressPool for $kind {
+            fn pool_spec(&self) -> &PoolSpec {
+                &self.spec.pool
+            }
+        }
+    };
+    ($kind:ident, prefixes, $namespaced:tt) => {
+        pool_object!(@common $kind, $namespaced, PrefixPoolObject::compile);
+        impl PrefixPoolObject for $kind {
+            fn prefix_spec(&self) -> &PrefixPoolSpec {
+                &self.spec.pool
+            }
+        }
+    };
+    (@api true) => {
+        fn api(client: &kube::Client, namespace: Option<&str>) -> kube::Api<Self> {
+            kube::Api::namespaced(client.clone(), namespace.unwrap_or("default"))
+        }
+    };
+    (@api false) => {
+        fn api(client: &kube::Client, _: Option<&str>) -> kube::Api<Self> {
+            kube::Api::all(client.clone())
+        }
+    };
+    (@common $kind:ident, $namespaced:tt, $compile:path) => {
+        impl PoolObject for $kind {
+            const KIND: &'static str = stringify!($kind);
+            const NAMESPACED: bool = $namespaced;
+            pool_object!(@api $namespaced);
+            fn pool_status(&self) -> Option<&PoolStatus> {
+                self.status.as_ref()
+            }
+            fn compiled(&self) -> Result<Compiled, SpecError> {
+                $compile(self).map(Into::into)
+            }
+        }
+    };
 }
 
-impl PoolObject for GlobalInClusterIPPool {
-    const KIND: &'static str = "GlobalInClusterIPPool";
-    fn pool_spec(&self) -> &PoolSpec {
-        &self.spec.pool
-    }
-    fn pool_status(&self) -> Option<&PoolStatus> {
-        self.status.as_ref()
-    }
-    fn api(client: &kube::Client, _: Option<&str>) -> kube::Api<Self> {
-        kube::Api::all(client.clone())
-    }
-}
+pool_object!(InClusterIPPool, addresses, true);
+pool_object!(GlobalInClusterIPPool, addresses, false);
+pool_object!(InClusterPrefixPool, prefixes, true);
+pool_object!(GlobalInClusterPrefixPool, prefixes, false);

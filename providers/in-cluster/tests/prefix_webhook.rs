@@ -221,3 +221,61 @@ async fn prefix_pools_are_admitted_as_upstream_admits_them_and_ipv4_too() {
     webhook.remove().await;
     ns.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prefix_pools_of_one_scope_may_not_share_an_address() {
+    let ns = setup("prefix-overlap").await;
+    let webhook = Webhook::start(&ns).await;
+    try_create(
+        &ns,
+        "a",
+        json!({"prefixes": ["10.61.0.0/24"], "allocationPrefixLength": 28}),
+    )
+    .await
+    .expect("the first pool");
+    // Another block length changes nothing: the addresses are shared.
+    let wide = json!({"prefixes": ["10.61.0.128/25"], "allocationPrefixLength": 26});
+    let status = refusal(try_create(&ns, "b", wide.clone()).await);
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        denied_by(
+            PREFIX_WEBHOOK,
+            &format!(
+                "InClusterPrefixPool.ipam.cluster.x-k8s.io \"b\" is invalid: spec.prefixes: \
+                 Invalid value: []string{{\"10.61.0.128/25\"}}: overlaps InClusterPrefixPool {}/a: \
+                 both pools may hand out 128 addresses: 10.61.0.128-10.61.0.255",
+                ns.name
+            )
+        )
+    );
+    // Once the first pool leaves that half to it, the second is accepted.
+    try_patch(&ns, "a", json!({"excludedPrefixes": ["10.61.0.128/25"]}))
+        .await
+        .expect("an exclusion");
+    try_create(&ns, "b", wide)
+        .await
+        .expect("pools that share no address");
+
+    // A global pool is compared with every prefix pool.
+    let global = Api::<GlobalInClusterPrefixPool>::all(ns.client.clone());
+    let name = format!("{}-wide", ns.name);
+    let pool: GlobalInClusterPrefixPool = serde_json::from_value(json!({
+        "apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "GlobalInClusterPrefixPool",
+        "metadata": {"name": name, "labels": {GLOBAL_LABEL: ns.name}},
+        "spec": {"prefixes": ["10.61.0.0/23"], "allocationPrefixLength": 28}}))
+    .unwrap();
+    let status = refusal(global.create(&PostParams::default(), &pool).await);
+    assert_eq!(status.code, 422);
+    for other in ["a", "b"] {
+        assert!(
+            status
+                .message
+                .contains(&format!("overlaps InClusterPrefixPool {}/{other}", ns.name)),
+            "{}",
+            status.message
+        );
+    }
+    webhook.remove().await;
+    ns.delete().await;
+}

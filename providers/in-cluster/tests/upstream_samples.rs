@@ -6,33 +6,9 @@ mod common;
 use common::*;
 use ipam_in_cluster::api::capi::{IPAddress, IPAddressClaim};
 
-use kube::api::{DeleteParams, PostParams};
-use kube::core::{DynamicObject, GroupVersionKind};
-use kube::discovery::{Discovery, Scope};
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
+use kube::api::DeleteParams;
 use serde_json::json;
-
-fn samples() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/fixtures/in-cluster-samples")
-}
-
-/// Applies one sample file unchanged, in `ns` when the kind is namespaced.
-async fn apply(client: &kube::Client, ns: &str, file: &str) {
-    let text = std::fs::read_to_string(samples().join(file)).unwrap();
-    let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    for obj in serde_saphyr::from_multiple::<DynamicObject>(&text).unwrap() {
-        let gvk = GroupVersionKind::try_from(obj.types.as_ref().unwrap()).unwrap();
-        let (resource, caps) = discovery.resolve_gvk(&gvk).expect("kind served");
-        let api = if caps.scope == Scope::Namespaced {
-            Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource)
-        } else {
-            Api::<DynamicObject>::all_with(client.clone(), &resource)
-        };
-        api.create(&PostParams::default(), &obj)
-            .await
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_samples_apply_unchanged_and_allocate_as_upstream() {

@@ -186,4 +186,31 @@ mod tests {
             allocation_name(&global_a, ip)
         );
     }
+
+    #[test]
+    fn prefix_pools_share_names_among_themselves_not_with_address_pools() {
+        let ip: IpAddr = "fd00::".parse().unwrap();
+        let group = "ipam.cluster.x-k8s.io";
+        let addresses = PoolKey::namespaced(group, "InClusterIPPool", "ns1", "a");
+        let blocks = PoolKey::namespaced(group, "InClusterPrefixPool", "ns1", "b");
+        let other_blocks = PoolKey::namespaced(group, "InClusterPrefixPool", "ns1", "c");
+        let global_blocks = PoolKey::global(group, "GlobalInClusterPrefixPool", "g");
+        let global_addresses = PoolKey::global(group, "GlobalInClusterIPPool", "g");
+        assert_eq!(
+            allocation_name(&blocks, ip),
+            allocation_name(&other_blocks, ip)
+        );
+        assert_ne!(
+            allocation_name(&blocks, ip),
+            allocation_name(&addresses, ip)
+        );
+        assert_ne!(
+            allocation_name(&global_blocks, ip),
+            allocation_name(&global_addresses, ip)
+        );
+        assert_ne!(
+            allocation_name(&global_blocks, ip),
+            allocation_name(&blocks, ip)
+        );
+    }
 }

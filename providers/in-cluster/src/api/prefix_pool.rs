@@ -3,8 +3,9 @@
 //! block of `allocationPrefixLength`, lowest free first (`ipam_engine::PrefixAllocator`).
 //! IPv4 prefixes are taken too, which upstream refuses.
 //!
-//! Served: the CRDs and their admission webhook (`crate::webhook::prefix`). Not yet: the claim
-//! path (a claim naming one of these pools gets nothing) and the pool's status counts.
+//! Served by the pool controller (status counted in blocks, deletion protection), the claim
+//! controller (an IPAddress per claim: the block's first address and its length) and the
+//! admission webhook (`crate::webhook::prefix`).
 
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,14 @@ impl Default for PrefixPoolSpec {
 
 fn default_length() -> i32 {
     ipam_engine::DEFAULT_ALLOCATION_PREFIX_LENGTH as i32
+}
+
+/// The prefix pool kinds, as a pool reference names them.
+pub const KINDS: [&str; 2] = ["InClusterPrefixPool", "GlobalInClusterPrefixPool"];
+
+/// Whether a pool reference's group and kind name a prefix pool.
+pub fn is_prefix_kind(group: &str, kind: &str) -> bool {
+    group == super::GROUP && KINDS.contains(&kind)
 }
 
 impl PrefixPoolSpec {

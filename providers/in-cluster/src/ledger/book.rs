@@ -9,9 +9,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use ipam_engine::{AllocateError, Allocation, Allocator, Counts, Pool};
+use ipam_engine::{AllocateError, Allocation, Counts};
 
 use crate::api::allocation::ClaimIdentity;
+use crate::compiled::{Compiled, Holdings};
 
 /// An allocation record known to exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +38,9 @@ pub enum Proposal {
 }
 
 pub struct Book {
-    allocator: Allocator,
+    allocator: Holdings,
+    /// What the pool hands out one of, for messages.
+    unit: String,
     records: HashMap<IpAddr, Record>,
     /// Addresses proposed whose record is being created: address → engine key.
     pending: HashMap<IpAddr, String>,
@@ -48,7 +51,7 @@ impl Book {
     /// one replaces, so that a reload in the middle of a create does not propose the same
     /// address to a second claim.
     pub fn new(
-        pool: Pool,
+        pool: Compiled,
         records: impl IntoIterator<Item = (IpAddr, Record)>,
         pending: HashMap<IpAddr, String>,
     ) -> (Book, Vec<ipam_engine::RecordIssue>) {
@@ -57,10 +60,12 @@ impl Book {
             .iter()
             .map(|(address, r)| (address.to_string(), r.claim.engine_key()))
             .chain(pending.iter().map(|(a, k)| (a.to_string(), k.clone())));
-        let (allocator, issues) = Allocator::rebuild(pool, held);
+        let unit = pool.unit();
+        let (allocator, issues) = Holdings::rebuild(pool, held);
         (
             Book {
                 allocator,
+                unit,
                 records,
                 pending,
             },
@@ -68,9 +73,9 @@ impl Book {
         )
     }
 
-    /// The pool this book allocates from.
-    pub fn pool(&self) -> &Pool {
-        self.allocator.pool()
+    /// What the pool hands out one of: "address", or "/64 prefix".
+    pub fn unit(&self) -> &str {
+        &self.unit
     }
 
     pub fn counts(&self) -> Counts {
@@ -159,6 +164,11 @@ impl Book {
         others
     }
 
+    /// The allocation at `address` is `address/prefix` (see [`Holdings::widen`]).
+    pub fn widen(&mut self, address: IpAddr, prefix: u8) {
+        self.allocator.widen(address, prefix);
+    }
+
     /// The proposal lost: `holder`'s record has the address. The claim gives it up and the
     /// book learns who holds it.
     pub fn refuse(&mut self, address: IpAddr, claim: &ClaimIdentity, holder: Record) {
@@ -201,13 +211,14 @@ mod tests {
     use super::*;
     use ipam_engine::Pool;
 
-    fn pool() -> Pool {
+    fn pool() -> Compiled {
         Pool::in_cluster(&ipam_engine::InClusterSpec {
             addresses: vec!["10.0.0.1-10.0.0.3".into()],
             prefix: 24,
             ..Default::default()
         })
         .expect("a valid pool")
+        .into()
     }
 
     fn claim(name: &str) -> ClaimIdentity {

@@ -5,7 +5,9 @@
 //! 1. The API server arbitrates. Every address held is an [`AddressAllocation`] whose name
 //!    derives from (address space, address); creating it is the act of taking the address,
 //!    and a second create of the same name fails with 409 whichever worker, process, replica
-//!    or overlapping pool of the same space tries it.
+//!    or overlapping pool of the same space tries it. A prefix pool's block is one record,
+//!    named from the block's first address; prefix pools have spaces of their own
+//!    ([`PoolKey::address_space`]), so a block and an address never compete for one name.
 //! 2. Each pool's [`Book`] is only a cache that proposes candidates. It is loaded once from a
 //!    fresh LIST (never from a possibly lagging watch cache), kept current by this process's
 //!    own creates and deletes, corrected by every 409, and reloaded before a pool is declared
@@ -25,13 +27,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use ipam_engine::{AllocateError, Attributes, Counts, Pool};
+use ipam_engine::{AllocateError, Attributes, Counts};
 use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::allocation::{
     AddressAllocation, CLAIM_UID_LABEL, ClaimIdentity, POOL_LABEL, SPACE_LABEL, allocation_name,
 };
+use crate::compiled::Compiled;
 use crate::pool_key::PoolKey;
 
 mod book;
@@ -45,8 +48,13 @@ const RECORDING_CONCURRENCY: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReserveError {
-    #[error("{pool} has no free address: {used} of {total} in use", used = counts.used, total = counts.total)]
-    Exhausted { pool: PoolKey, counts: Counts },
+    #[error("{pool} has no free {unit}: {used} of {total} in use", used = counts.used, total = counts.total)]
+    Exhausted {
+        pool: PoolKey,
+        counts: Counts,
+        /// What the pool hands out one of: "address", or "/64 prefix".
+        unit: String,
+    },
     #[error("{pool} cannot give this claim an address: {source}")]
     Refused {
         pool: PoolKey,
@@ -73,10 +81,12 @@ pub struct Reservation {
 /// `metadata.generation`, so a spec change rebuilds the book), its compiled spec, and the
 /// address objects of the pool that exist (from a synced cache), read only when the book is
 /// (re)loaded, so that addresses handed out before this operator ran, or restored by
-/// `clusterctl move`, are recorded before anything new is handed out.
+/// `clusterctl move`, are recorded before anything new is handed out. A prefix pool's are
+/// `address/prefix`: one written with another length than the pool's keeps every block it
+/// touches.
 pub struct PoolSource<'a> {
     pub version: Option<i64>,
-    pub build: &'a (dyn Fn() -> Pool + Sync),
+    pub build: &'a (dyn Fn() -> Compiled + Sync),
     pub existing: &'a (dyn Fn() -> Vec<(String, ClaimIdentity)> + Sync),
 }
 
@@ -196,6 +206,7 @@ impl Ledger {
                         return Err(ReserveError::Exhausted {
                             pool: pool.clone(),
                             counts: book.counts(),
+                            unit: book.unit().to_owned(),
                         });
                     }
                     Err(source) => {
@@ -257,11 +268,12 @@ impl Ledger {
     /// adopted as it is. Anything else the claim had taken (in a pass that lost the race to
     /// write its IPAddress) goes back. Returns the other holder when the address is already
     /// someone else's; then nothing changes. Costs no request when the book agrees already.
+    /// `prefix`: the length a prefix pool's address object holds, when it says one.
     pub async fn adopt(
         &self,
         pool: &PoolKey,
         source: &PoolSource<'_>,
-        address: IpAddr,
+        (address, prefix): (IpAddr, Option<u8>),
         claim: &ClaimIdentity,
     ) -> Result<Option<ClaimIdentity>, kube::Error> {
         {
@@ -282,7 +294,13 @@ impl Ledger {
                     }
                     return Ok(Some(other));
                 }
-                (Taken::Mine(record), Some(book)) => book.adopt(address, record),
+                (Taken::Mine(record), Some(book)) => {
+                    let dropped = book.adopt(address, record);
+                    if let Some(prefix) = prefix {
+                        book.widen(address, prefix);
+                    }
+                    dropped
+                }
                 (Taken::Mine(_), None) => Vec::new(),
             }
         };
@@ -469,9 +487,20 @@ impl Ledger {
         .await?;
         // Address objects without a record (handed out before this operator ran): recorded
         // now, many at a time, as a provider switched to at 100,000 addresses has as many.
-        let unrecorded: Vec<(IpAddr, ClaimIdentity)> = (source.existing)()
+        let existing: Vec<(IpAddr, Option<u8>, ClaimIdentity)> = (source.existing)()
             .into_iter()
-            .filter_map(|(text, claim)| Some((text.parse::<IpAddr>().ok()?, claim)))
+            .filter_map(|(text, claim)| {
+                let (address, prefix) = held_at(&text)?;
+                Some((address, prefix, claim))
+            })
+            .collect();
+        let lengths: Vec<(IpAddr, u8)> = existing
+            .iter()
+            .filter_map(|(address, prefix, _)| Some((*address, (*prefix)?)))
+            .collect();
+        let unrecorded: Vec<(IpAddr, ClaimIdentity)> = existing
+            .into_iter()
+            .map(|(address, _, claim)| (address, claim))
             .filter(|(address, _)| !held.contains_key(address))
             .collect();
         let mut recording = futures::stream::iter(unrecorded)
@@ -491,9 +520,12 @@ impl Ledger {
             };
             held.entry(address).or_insert(holder);
         }
-        let (book, issues) = Book::new(compiled, held, pending);
+        let (mut book, issues) = Book::new(compiled, held, pending);
         for issue in issues {
             tracing::warn!(%pool, %issue, "while loading the pool's allocations");
+        }
+        for (address, prefix) in lengths {
+            book.widen(address, prefix);
         }
         Ok(book)
     }
@@ -513,6 +545,14 @@ impl Ledger {
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// An existing address object's `address`, or a prefix pool's `address/prefix`.
+fn held_at(text: &str) -> Option<(IpAddr, Option<u8>)> {
+    match text.split_once('/') {
+        Some((address, prefix)) => Some((address.parse().ok()?, prefix.parse().ok())),
+        None => Some((text.parse().ok()?, None)),
     }
 }
 

@@ -123,7 +123,7 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Decided, kube::Error
         Ok(compiled) => compiled,
         Err(e) => return Ok((decide::invalid_pool(claim, &key, &e), None)),
     };
-    let build = || compiled.clone();
+    let build = || crate::compiled::Compiled::from(compiled.clone());
     let existing = || addresses::existing(&key, &ctx.addresses, &ctx.capi_addresses);
     let source = PoolSource {
         version: pool.meta().generation,
@@ -257,7 +257,7 @@ async fn adopt(
     };
     let other = ctx
         .ledger
-        .adopt(key, source, address, &identity(claim))
+        .adopt(key, source, (address, None), &identity(claim))
         .await?;
     let held = other.is_none().then_some(address);
     Ok((decide::adopted(existing, address, key, other), held))

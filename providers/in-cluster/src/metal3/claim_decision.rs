@@ -152,6 +152,7 @@ mod tests {
         let error = ReserveError::Exhausted {
             pool: key(),
             counts: Counts::default(),
+            unit: "address".into(),
         };
         let outcome = not_reserved(&key(), &error);
         assert_eq!(outcome.reason(), Some("PoolExhausted"));

@@ -1,16 +1,18 @@
 //! What the pool webhook reads across objects, each time with a fresh LIST: a cache that
 //! lags could let through the very overlap or deletion the rule is there to stop.
 
-use ipam_engine::Pool;
+use ipam_engine::{Pool, PrefixPool};
 use ipam_kube_support::webhook::Denial;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
 use crate::addresses::address_in_pool;
 use crate::api::capi::IPAddress;
-use crate::api::{GlobalInClusterIPPool, InClusterIPPool};
+use crate::api::{
+    GlobalInClusterIPPool, GlobalInClusterPrefixPool, InClusterIPPool, InClusterPrefixPool,
+};
 use crate::pool_key::PoolKey;
-use crate::pool_object::PoolObject;
+use crate::pool_object::{AddressPool, PoolObject, PrefixPoolObject};
 
 /// The IPAddresses that reference `pool`: in its namespace, or anywhere for a global pool.
 pub async fn addresses(client: &Client, pool: &PoolKey) -> Result<Vec<IPAddress>, Denial> {
@@ -40,19 +42,42 @@ pub async fn pools_compared(
     client: &Client,
     pool: &PoolKey,
 ) -> Result<Vec<(PoolKey, Pool)>, Denial> {
-    let namespaced: Api<InClusterIPPool> = match &pool.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let mut compared = compiled(namespaced, pool).await?;
-    compared.extend(compiled(Api::<GlobalInClusterIPPool>::all(client.clone()), pool).await?);
+    let namespaced = in_scope::<InClusterIPPool>(client, pool);
+    let mut compared = compiled(namespaced, pool, |p| p.compile().ok()).await?;
+    let global = Api::<GlobalInClusterIPPool>::all(client.clone());
+    compared.extend(compiled(global, pool, |p| p.compile().ok()).await?);
     Ok(compared)
 }
 
-async fn compiled<P: PoolObject>(
+/// The prefix pools `pool` must not overlap, compiled, by the scope rule of
+/// [`pools_compared`].
+pub async fn prefix_pools_compared(
+    client: &Client,
+    pool: &PoolKey,
+) -> Result<Vec<(PoolKey, PrefixPool)>, Denial> {
+    let namespaced = in_scope::<InClusterPrefixPool>(client, pool);
+    let mut compared = compiled(namespaced, pool, |p| p.compile().ok()).await?;
+    let global = Api::<GlobalInClusterPrefixPool>::all(client.clone());
+    compared.extend(compiled(global, pool, |p| p.compile().ok()).await?);
+    Ok(compared)
+}
+
+/// The namespaced pools `pool` is compared with: its namespace's, or all for a global pool.
+fn in_scope<P>(client: &Client, pool: &PoolKey) -> Api<P>
+where
+    P: PoolObject + kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+{
+    match &pool.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn compiled<P: PoolObject, T>(
     api: Api<P>,
     except: &PoolKey,
-) -> Result<Vec<(PoolKey, Pool)>, Denial> {
+    compile: impl Fn(&P) -> Option<T>,
+) -> Result<Vec<(PoolKey, T)>, Denial> {
     let list = api.list(&ListParams::default()).await.map_err(|e| {
         Denial::internal(format!(
             "cannot list {}s to check {except} for overlaps: {e}",
@@ -64,7 +89,7 @@ async fn compiled<P: PoolObject>(
         .into_iter()
         .filter_map(|other| {
             let key = other.key();
-            (key != *except).then(|| other.compile().ok().map(|pool| (key, pool)))?
+            (key != *except).then(|| compile(&other).map(|pool| (key, pool)))?
         })
         .collect())
 }

@@ -26,7 +26,7 @@ use crate::api::{
     GROUP, GlobalInClusterIPPool, GlobalInClusterPrefixPool, InClusterIPPool, InClusterPrefixPool,
 };
 use crate::pool_key::PoolKey;
-use crate::pool_object::PoolObject;
+use crate::pool_object::{AddressPool, PoolObject, PrefixPoolObject};
 
 pub const IN_CLUSTER_PATH: &str = "/validate-ipam-cluster-x-k8s-io-v1alpha2-inclusterippool";
 pub const GLOBAL_PATH: &str = "/validate-ipam-cluster-x-k8s-io-v1alpha2-globalinclusterippool";
@@ -58,7 +58,7 @@ async fn handle_prefix<P>(
     Json(review): Json<AdmissionReview<P>>,
 ) -> Json<AdmissionReview<DynamicObject>>
 where
-    P: prefix::PrefixPoolObject + serde::de::DeserializeOwned + Send + Sync + 'static,
+    P: PrefixPoolObject,
 {
     answer(review, |request| async move {
         prefix::admit(&client, &request).await
@@ -153,7 +153,7 @@ where
     Json(respond(&request, verdict).into_review())
 }
 
-async fn handle<P: PoolObject>(
+async fn handle<P: AddressPool>(
     State(client): State<Client>,
     Json(review): Json<AdmissionReview<P>>,
 ) -> Json<AdmissionReview<DynamicObject>> {
@@ -181,7 +181,7 @@ async fn handle<P: PoolObject>(
 }
 
 /// Decides one admission request for a pool of either kind.
-pub async fn admit<P: PoolObject>(client: &Client, request: &AdmissionRequest<P>) -> Verdict {
+pub async fn admit<P: AddressPool>(client: &Client, request: &AdmissionRequest<P>) -> Verdict {
     rules::pool_kind(&request.kind, &request.operation)?;
     match request.operation {
         Operation::Create | Operation::Update => admit_write(client, request).await,
@@ -190,7 +190,7 @@ pub async fn admit<P: PoolObject>(client: &Client, request: &AdmissionRequest<P>
     }
 }
 
-async fn admit_write<P: PoolObject>(client: &Client, request: &AdmissionRequest<P>) -> Verdict {
+async fn admit_write<P: AddressPool>(client: &Client, request: &AdmissionRequest<P>) -> Verdict {
     let pool = request
         .object
         .as_ref()

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use ipam_engine::{
-    BadValue, FieldError, Pool, SpecError, Validation, Violation, invalid_message, overlap,
-    stranded_addresses, validate_in_cluster,
+    BadValue, FieldError, Overlap, Pool, SpecError, Validation, Violation, invalid_message,
+    overlap, stranded_addresses, validate_in_cluster,
 };
 use ipam_kube_support::webhook::{Denial, invalid_field};
 use kube::core::GroupVersionKind;
@@ -88,17 +88,28 @@ pub fn overlaps_none(
     pool: &Pool,
     others: &[(PoolKey, Pool)],
 ) -> Result<(), Denial> {
-    let errors: Vec<FieldError> = others
+    let found = others
         .iter()
-        .filter_map(|(key, other)| {
-            overlap(pool, other).map(|overlap| FieldError {
-                field: "spec.addresses".into(),
-                value: BadValue::List(spec.addresses.clone()),
-                violation: Violation::Overlaps {
-                    pool: key.to_string(),
-                    overlap,
-                },
-            })
+        .filter_map(|(key, other)| Some((key, overlap(pool, other)?)));
+    no_overlap(kind, name, ("spec.addresses", &spec.addresses), found)
+}
+
+/// A 422 `Invalid` at `field` (whose value is `values`), one cause per pool overlapped, or
+/// nothing when `found` is empty.
+pub(crate) fn no_overlap<'a>(
+    kind: &str,
+    name: &str,
+    (field, values): (&str, &[String]),
+    found: impl Iterator<Item = (&'a PoolKey, Overlap)>,
+) -> Result<(), Denial> {
+    let errors: Vec<FieldError> = found
+        .map(|(key, overlap)| FieldError {
+            field: field.into(),
+            value: BadValue::List(values.to_vec()),
+            violation: Violation::Overlaps {
+                pool: key.to_string(),
+                overlap,
+            },
         })
         .collect();
     if errors.is_empty() {

@@ -77,6 +77,32 @@ pub fn claim(name: &str, pool_kind: &str, pool: &str) -> serde_json::Value {
 
 pub use ipam_test_support::{create, eventually};
 
+/// Where the upstream provider's sample manifests are kept, unchanged.
+fn samples() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/fixtures/in-cluster-samples")
+}
+
+/// Applies one sample file unchanged, in `ns` when the kind is namespaced.
+pub async fn apply(client: &kube::Client, ns: &str, file: &str) {
+    use kube::api::PostParams;
+    use kube::core::{DynamicObject, GroupVersionKind};
+    use kube::discovery::{Discovery, Scope};
+    let text = std::fs::read_to_string(samples().join(file)).unwrap();
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    for obj in serde_saphyr::from_multiple::<DynamicObject>(&text).unwrap() {
+        let gvk = GroupVersionKind::try_from(obj.types.as_ref().unwrap()).unwrap();
+        let (resource, caps) = discovery.resolve_gvk(&gvk).expect("kind served");
+        let api = if caps.scope == Scope::Namespaced {
+            Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource)
+        } else {
+            Api::<DynamicObject>::all_with(client.clone(), &resource)
+        };
+        api.create(&PostParams::default(), &obj)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
+
 /// The claim's `Ready` condition as (status, reason, message), once it has one matching `reason`.
 pub async fn ready_reason(api: &Api<IPAddressClaim>, name: &str, reason: &str) -> (String, String) {
     eventually(
