@@ -37,12 +37,13 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::api::{GROUP, InfobloxIPPool};
-use crate::claim_release::{self, Freed, free_in_infoblox};
+use crate::claim_release::{self, free_in_infoblox};
 use crate::claim_steps::{self, At, Next, Place, Start};
 use crate::config::Config;
 use crate::hostname::{self, HOSTNAME_ANNOTATION};
 use crate::location::Location;
 use crate::name_lock;
+use crate::release_plan::Freed;
 use crate::reserve::{self, Held, RECORD_MARKED};
 use crate::reserve_plan::Found;
 use crate::sharing::{self, OWNER_ANNOTATION};

@@ -103,7 +103,7 @@ pub fn adopted(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ipam_engine::Counts;
+    use ipam_engine::{AllocateError, Counts};
     use serde_json::json;
 
     fn key() -> PoolKey {
@@ -173,6 +173,26 @@ mod tests {
             Some("Requested IP not available")
         );
         assert_eq!(outcome.retry, Some(EXHAUSTED_RETRY));
+    }
+
+    #[test]
+    fn a_request_the_pool_refuses_fails_in_upstream_words_and_waits_for_a_change() {
+        let error = ReserveError::Refused {
+            pool: key(),
+            source: AllocateError::RequestOutOfBounds {
+                address: "192.168.9.9".parse().unwrap(),
+            },
+        };
+        let outcome = not_reserved(&key(), &error);
+        assert_eq!(outcome.reason(), Some("AllocationFailed"));
+        // Upstream's words in errorMessage; the condition says which pool and why.
+        assert_eq!(outcome.error_message.as_deref(), Some("Exhausted IP Pools"));
+        assert_eq!(
+            outcome.ready.unwrap().message,
+            "IPPool ns/p: Requested IP out of bounds: 192.168.9.9 lies in no entry of the pool"
+        );
+        // The request is wrong, not the pool full: only a change to the claim or pool helps.
+        assert_eq!(outcome.retry, None);
     }
 
     #[test]
