@@ -16,7 +16,6 @@ use ipam_kube_support::claim_outcome::Outcome;
 use ipam_kube_support::conditions::{self, READY};
 use ipam_kube_support::drive::drive;
 use ipam_kube_support::finalizers;
-use ipam_kube_support::pool_gate::{self, PoolFacts};
 use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -110,12 +109,7 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Decided, kube::Error
     let key = pool_key(claim);
     let at = ObjectRef::new(&key.name).within(&claim.namespace().unwrap_or_default());
     let pool = ctx.pools.get(&at);
-    let facts = pool.as_deref().map(|p| PoolFacts {
-        meta: p.meta(),
-        protected_by: Some(POOL_FINALIZER),
-    });
-    // Unlike upstream, a pool being deleted hands nothing out, so its deletion can finish.
-    if let Some(closed) = pool_gate::check(&key.to_string(), "spec.pool.name", facts) {
+    if let Some(closed) = decide::pool_closed(&key, pool.as_deref()) {
         return Ok((closed, None));
     }
     let pool = pool.expect("the gate lets no missing pool through");
