@@ -41,3 +41,26 @@ where
         )
         .for_each(|_| futures::future::ready(()))
 }
+
+/// One shutdown heard by all the controllers of a backend, each through a signal of its own.
+pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Signals every controller once `shutdown` resolves.
+    pub fn on(shutdown: impl Future<Output = ()> + Send + 'static) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        Shutdown(stopped)
+    }
+
+    /// One controller's signal: resolves once the shutdown has.
+    pub fn signal(&self) -> impl Future<Output = ()> + Send + Sync + 'static + use<> {
+        let mut stopped = self.0.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    }
+}

@@ -133,20 +133,22 @@ async fn write_status(
     Ok(())
 }
 
+/// The reasons a ClusterIPAM's `Ready` condition gives, all shown on its claim as they are.
+const REASONS: [&str; 8] = [
+    "Bound",
+    "PoolReady",
+    "PoolNotReady",
+    "PoolRefused",
+    "InsufficientAddresses",
+    "InvalidClaim",
+    "UnknownProvider",
+    "ClaimNotFound",
+];
+
 /// Condition reasons are `&'static str` in a [`Decision`]; the ClusterIPAM's come from a
 /// closed set, mapped here so an unexpected one still reads sensibly.
 fn reason_of(reason: &str) -> &'static str {
-    const KNOWN: [&str; 8] = [
-        "Bound",
-        "PoolReady",
-        "PoolNotReady",
-        "PoolRefused",
-        "InsufficientAddresses",
-        "InvalidClaim",
-        "UnknownProvider",
-        "ClaimNotFound",
-    ];
-    KNOWN
+    REASONS
         .into_iter()
         .find(|k| *k == reason)
         .unwrap_or("Pending")
@@ -204,15 +206,7 @@ mod tests {
 
     #[test]
     fn every_reason_of_the_cluster_ipam_is_shown_as_it_is_while_not_bound() {
-        for reason in [
-            "PoolReady",
-            "PoolNotReady",
-            "PoolRefused",
-            "InsufficientAddresses",
-            "InvalidClaim",
-            "UnknownProvider",
-            "ClaimNotFound",
-        ] {
+        for reason in REASONS.into_iter().filter(|r| *r != "Bound") {
             let shown = decide("ns", "c", &ipam("Pending", Some(("False", reason))));
             assert_eq!(
                 (shown.bound, shown.ready.status),

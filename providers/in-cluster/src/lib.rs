@@ -26,6 +26,7 @@ pub mod stores;
 pub mod webhook;
 
 use futures::future::OptionFuture;
+use ipam_kube_support::drive::Shutdown;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client, CustomResourceExt};
@@ -113,13 +114,7 @@ pub async fn run(
         clusters: clusters.clone(),
     };
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let signal = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }
-    };
+    let shutdown = Shutdown::on(shutdown);
     let pool_parts = || pool_controller::Parts {
         client: client.clone(),
         ledger: ledger.clone(),
@@ -131,7 +126,7 @@ pub async fn run(
         &config,
         &caches,
         config.api::<InClusterIPPool>(&client),
-        signal(),
+        shutdown.signal(),
     );
     // A namespace-scoped instance sees only its namespace's IPAddresses, too few to count a
     // global pool or to decide it is unused; it still allocates from global pools safely,
@@ -142,7 +137,7 @@ pub async fn run(
             &config,
             &caches,
             Api::<GlobalInClusterIPPool>::all(client.clone()),
-            signal(),
+            shutdown.signal(),
         )
     });
     let metal3_run = config.metal3.then(|| {
@@ -153,7 +148,7 @@ pub async fn run(
             &config,
             &caches,
             clusters.clone(),
-            signal(),
+            &shutdown,
         );
         let claims = metal3::claim_controller::run(
             client.clone(),
@@ -162,11 +157,11 @@ pub async fn run(
             &caches,
             m3_released,
             m3_notifier,
-            signal(),
+            &shutdown,
         );
         futures::future::join(claims, pools)
     });
-    let claim_run = claim_controller::run(parts, &config, &caches, released, notifier, signal());
+    let claim_run = claim_controller::run(parts, &config, &caches, released, notifier, &shutdown);
     // Every controller has subscribed to the kinds it reads: the shared watches may start.
     caches.start();
     // A switched-off controller is a future that is done at once.
@@ -175,9 +170,5 @@ pub async fn run(
         OptionFuture::from(metal3_run),
     );
     drop(building);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop.send(true);
-    });
     futures::join!(claim_run, pool_run, global_run, metal3_run);
 }

@@ -25,7 +25,7 @@ use ipam_kube_support::capi_cluster;
 use ipam_kube_support::claim_outcome::Outcome;
 use ipam_kube_support::claim_status;
 use ipam_kube_support::conditions::Decision;
-use ipam_kube_support::drive::drive;
+use ipam_kube_support::drive::{Shutdown, drive};
 use ipam_kube_support::finalizers;
 use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -403,26 +403,23 @@ pub(crate) async fn publish(
     ipam_kube_support::events::publish(&ctx.recorder, claim, type_, reason, "Allocate", note).await;
 }
 
-pub fn run<S>(
+pub fn run(
     client: Client,
     config: &Config,
     recorder: Recorder,
     clusters: Option<kube::core::ApiResource>,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+    shutdown: &Shutdown,
+) -> impl std::future::Future<Output = ()> + use<> {
     let ctx = Arc::new(Context {
         client: client.clone(),
         config: config.clone(),
         recorder,
         clusters,
     });
-    let controller = ipam_kube_support::readiness::controller(
+    let controller = config.controller(
         "infoblox",
         config.api::<IPAddressClaim>(&client),
-        config.watcher(),
+        config.concurrency,
     );
     let claims = controller.store();
     let controller = controller
@@ -449,7 +446,13 @@ where
                         .within(&address.namespace().unwrap_or_default()),
                 )
             },
-        )
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
-    drive(controller, MANAGER, reconcile, ctx, config.retry, shutdown)
+        );
+    drive(
+        controller,
+        MANAGER,
+        reconcile,
+        ctx,
+        config.retry,
+        shutdown.signal(),
+    )
 }

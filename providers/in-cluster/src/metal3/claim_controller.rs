@@ -14,9 +14,10 @@ use std::sync::Arc;
 use futures::StreamExt;
 use ipam_kube_support::claim_outcome::Outcome;
 use ipam_kube_support::conditions::{self, READY};
-use ipam_kube_support::drive::drive;
+use ipam_kube_support::drive::{Shutdown, drive};
 use ipam_kube_support::finalizers;
 use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
+use ipam_kube_support::status;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
@@ -371,29 +372,24 @@ async fn write_status(
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
-    match claims
-        .patch_status(&claim.name_any(), &params, &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
+    let patch = Patch::Merge(&patch);
+    status::unless_gone(
+        claims
+            .patch_status(&claim.name_any(), &params, &patch)
+            .await,
+    )
 }
 
 /// Builds the IPClaim controller; the returned future runs it until `shutdown` resolves.
-pub fn run<S>(
+pub fn run(
     client: Client,
     ledger: Ledger,
     config: &Config,
     caches: &stores::Caches,
     released: Released,
     notifier: ReleaseNotifier,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+    shutdown: &Shutdown,
+) -> impl std::future::Future<Output = ()> + use<> {
     let (pools, pool_changes) = caches.reflect(config.api::<IPPool>(&client), config.watcher());
     let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
     let (capi_addresses, capi_changes) =
@@ -413,12 +409,8 @@ where
         caches_ready,
         settled: Settled::default(),
     });
-    let controller = ipam_kube_support::readiness::controller(
-        "metal3",
-        config.api::<IPClaim>(&client),
-        config.watcher(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    let claims = config.api::<IPClaim>(&client);
+    let controller = config.controller("metal3", claims, config.concurrency);
     let store = controller.store();
     let waiting = move |key: PoolKey| waiting_claims(&store, &key);
     let (w_pool, w_addr, w_capi) = (waiting.clone(), waiting.clone(), waiting.clone());
@@ -436,7 +428,14 @@ where
                 .into_stream()
                 .flat_map(move |key| futures::stream::iter(waiting(key))),
         );
-    drive(controller, MANAGER, reconcile, ctx, RETRY, shutdown)
+    drive(
+        controller,
+        MANAGER,
+        reconcile,
+        ctx,
+        RETRY,
+        shutdown.signal(),
+    )
 }
 
 /// The IPClaims waiting on a pool.

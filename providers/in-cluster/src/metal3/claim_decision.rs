@@ -5,16 +5,14 @@
 //! pool), asked through [`pool_closed`].
 
 use std::fmt::Display;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use ipam_kube_support::claim_outcome::Outcome;
 use ipam_kube_support::pool_gate::{self, PoolFacts};
 use kube::{Resource, ResourceExt};
 
-use crate::api::allocation::ClaimIdentity;
-use crate::claim_decision;
-pub use crate::claim_decision::allocated;
+use crate::claim_decision::AddressObject;
+pub use crate::claim_decision::{adopted, allocated, unusable};
 use crate::ledger::ReserveError;
 use crate::metal3::api::{IPAddress, IPClaim, IPPool, POOL_FINALIZER};
 use crate::pool_key::PoolKey;
@@ -91,30 +89,26 @@ pub fn name_taken(existing: &IPAddress) -> Outcome {
     .retry_after(EXHAUSTED_RETRY)
 }
 
-/// Why the claim cannot have an IPAddress found for it whose address does not parse.
-pub fn unusable(existing: &IPAddress) -> Outcome {
-    claim_decision::unusable_as(
-        &existing.name_any(),
-        &existing.spec.address,
-        allocation_failed,
-    )
-}
+/// Metal3's IPAddress, named by its name alone (upstream's words), failing a claim in
+/// upstream's `errorMessage` too.
+impl AddressObject for IPAddress {
+    fn described(&self) -> String {
+        self.name_any()
+    }
 
-/// What the claim shows once the ledger answered its adoption of `existing`: `other` is the
-/// claim the pool had given the address to already, if any.
-pub fn adopted(
-    existing: &IPAddress,
-    address: IpAddr,
-    key: &PoolKey,
-    other: Option<ClaimIdentity>,
-) -> Outcome {
-    let found = (existing.name_any(), existing.name_any());
-    claim_decision::adopted_as(found, address, key, other, allocation_failed)
+    fn address(&self) -> &str {
+        &self.spec.address
+    }
+
+    fn failed(message: String) -> Outcome {
+        allocation_failed(message)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::allocation::ClaimIdentity;
     use ipam_engine::{AllocateError, Counts};
     use serde_json::json;
 
