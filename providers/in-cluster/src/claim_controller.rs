@@ -310,14 +310,14 @@ pub struct Parts {
     pub clusters: Option<ApiResource>,
 }
 
-/// Builds the claim controller; the returned future runs it until `shutdown` resolves.
+/// Builds the claim controller; the returned future runs it until `stop` says so.
 pub fn run(
     parts: Parts,
     config: &Config,
     caches: &stores::Caches,
     released: Released,
     notifier: ReleaseNotifier,
-    shutdown: &Shutdown,
+    stop: Shutdown,
 ) -> impl std::future::Future<Output = ()> + use<> {
     let client = parts.client.clone();
     let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
@@ -357,14 +357,7 @@ pub fn run(
         settled: Settled::default(),
         clusters: parts.clusters,
     });
-    drive(
-        controller,
-        MANAGER,
-        reconcile,
-        ctx,
-        RETRY,
-        shutdown.signal(),
-    )
+    drive(controller, MANAGER, reconcile, ctx, RETRY, stop)
 }
 
 /// A Cluster that appears, resumes or goes is a chance for the claims that name it.

@@ -148,7 +148,7 @@ pub async fn run(
             &config,
             &caches,
             clusters.clone(),
-            &shutdown,
+            shutdown.clone(),
         );
         let claims = metal3::claim_controller::run(
             client.clone(),
@@ -157,11 +157,18 @@ pub async fn run(
             &caches,
             m3_released,
             m3_notifier,
-            &shutdown,
+            shutdown.clone(),
         );
         futures::future::join(claims, pools)
     });
-    let claim_run = claim_controller::run(parts, &config, &caches, released, notifier, &shutdown);
+    let claim_run = claim_controller::run(
+        parts,
+        &config,
+        &caches,
+        released,
+        notifier,
+        shutdown.clone(),
+    );
     // Every controller has subscribed to the kinds it reads: the shared watches may start.
     caches.start();
     // A switched-off controller is a future that is done at once.

@@ -408,7 +408,7 @@ pub fn run(
     config: &Config,
     recorder: Recorder,
     clusters: Option<kube::core::ApiResource>,
-    shutdown: &Shutdown,
+    stop: Shutdown,
 ) -> impl std::future::Future<Output = ()> + use<> {
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -447,12 +447,5 @@ pub fn run(
                 )
             },
         );
-    drive(
-        controller,
-        MANAGER,
-        reconcile,
-        ctx,
-        config.retry,
-        shutdown.signal(),
-    )
+    drive(controller, MANAGER, reconcile, ctx, config.retry, stop)
 }

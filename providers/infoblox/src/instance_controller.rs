@@ -138,7 +138,7 @@ async fn reconcile(
 pub fn run(
     client: Client,
     config: &Config,
-    shutdown: &Shutdown,
+    stop: Shutdown,
 ) -> impl std::future::Future<Output = ()> + use<> {
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -149,12 +149,5 @@ pub fn run(
         Api::<InfobloxInstance>::all(client),
         config.concurrency,
     );
-    drive(
-        controller,
-        MANAGER,
-        reconcile,
-        ctx,
-        config.retry,
-        shutdown.signal(),
-    )
+    drive(controller, MANAGER, reconcile, ctx, config.retry, stop)
 }

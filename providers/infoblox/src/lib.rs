@@ -53,10 +53,10 @@ pub async fn run(
     wapi::client::install_crypto_provider();
     let recorder = Recorder::new(client.clone(), reporter);
     let shutdown = Shutdown::on(shutdown);
-    let instances = instance_controller::run(client.clone(), &config, &shutdown);
-    let pools = pool_controller::run(client.clone(), &config, &shutdown);
+    let instances = instance_controller::run(client.clone(), &config, shutdown.clone());
+    let pools = pool_controller::run(client.clone(), &config, shutdown.clone());
     let clusters = ipam_kube_support::capi_cluster::discover(&client).await;
-    let claims = claim_controller::run(client, &config, recorder, clusters, &shutdown);
+    let claims = claim_controller::run(client, &config, recorder, clusters, shutdown.clone());
     drop(building);
     futures::join!(instances, pools, claims);
 }

@@ -203,7 +203,7 @@ async fn reconcile(pool: Arc<InfobloxIPPool>, ctx: Arc<Context>) -> Result<Actio
 pub fn run(
     client: Client,
     config: &Config,
-    shutdown: &Shutdown,
+    stop: Shutdown,
 ) -> impl std::future::Future<Output = ()> + use<> {
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -229,12 +229,5 @@ pub fn run(
                 .collect::<Vec<_>>()
         },
     );
-    drive(
-        controller,
-        MANAGER,
-        reconcile,
-        ctx,
-        config.retry,
-        shutdown.signal(),
-    )
+    drive(controller, MANAGER, reconcile, ctx, config.retry, stop)
 }

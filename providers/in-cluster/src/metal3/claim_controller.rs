@@ -380,7 +380,7 @@ async fn write_status(
     )
 }
 
-/// Builds the IPClaim controller; the returned future runs it until `shutdown` resolves.
+/// Builds the IPClaim controller; the returned future runs it until `stop` says so.
 pub fn run(
     client: Client,
     ledger: Ledger,
@@ -388,7 +388,7 @@ pub fn run(
     caches: &stores::Caches,
     released: Released,
     notifier: ReleaseNotifier,
-    shutdown: &Shutdown,
+    stop: Shutdown,
 ) -> impl std::future::Future<Output = ()> + use<> {
     let (pools, pool_changes) = caches.reflect(config.api::<IPPool>(&client), config.watcher());
     let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
@@ -428,14 +428,7 @@ pub fn run(
                 .into_stream()
                 .flat_map(move |key| futures::stream::iter(waiting(key))),
         );
-    drive(
-        controller,
-        MANAGER,
-        reconcile,
-        ctx,
-        RETRY,
-        shutdown.signal(),
-    )
+    drive(controller, MANAGER, reconcile, ctx, RETRY, stop)
 }
 
 /// The IPClaims waiting on a pool.

@@ -10,6 +10,7 @@ use ipam_kube_support::conditions::{self, Decision, READY};
 use ipam_kube_support::drive::{Shutdown, drive};
 use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
 use ipam_kube_support::{finalizers, status};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
@@ -278,7 +279,7 @@ async fn write_status(
     status::unless_gone(status::apply(pools, MANAGER, &ippool.name_any(), body).await)
 }
 
-/// Builds the IPPool controller; the returned future runs it until `shutdown` resolves.
+/// Builds the IPPool controller; the returned future runs it until `stop` says so.
 pub fn run(
     client: Client,
     ledger: Ledger,
@@ -286,7 +287,7 @@ pub fn run(
     config: &Config,
     caches: &stores::Caches,
     clusters: Option<ApiResource>,
-    shutdown: &Shutdown,
+    stop: Shutdown,
 ) -> impl std::future::Future<Output = ()> + use<> {
     let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
     let (capi_addresses, capi_changes) =
@@ -312,34 +313,19 @@ pub fn run(
     let pools = config.api::<IPPool>(&client);
     let controller = config
         .controller("metal3", pools, config.concurrency)
-        .watches_stream(address_changes, |a: IPAddress| {
-            let ns = a.namespace().unwrap_or_default();
-            a.spec
-                .pool
-                .name
-                .as_ref()
-                .map(|p| ObjectRef::new(p).within(&ns))
-        })
+        .watches_stream(address_changes, |a: IPAddress| pool_named(&a, &a.spec.pool))
         .watches_stream(capi_changes, |a: capi::IPAddress| {
             let r = &a.spec.pool_ref;
             (r.api_group == GROUP && r.kind == IPPool::kind(&()))
                 .then(|| ObjectRef::new(&r.name).within(&a.namespace().unwrap_or_default()))
         })
         // A claim that vanished (deleted) may leave an address to free.
-        .watches_stream(claim_changes, |c: IPClaim| {
-            let ns = c.namespace().unwrap_or_default();
-            c.spec
-                .pool
-                .name
-                .as_ref()
-                .map(|p| ObjectRef::new(p).within(&ns))
-        });
-    drive(
-        controller,
-        MANAGER,
-        reconcile,
-        ctx,
-        RETRY,
-        shutdown.signal(),
-    )
+        .watches_stream(claim_changes, |c: IPClaim| pool_named(&c, &c.spec.pool));
+    drive(controller, MANAGER, reconcile, ctx, RETRY, stop)
+}
+
+/// The IPPool an object of `owner`'s namespace names in `pool`, if it names one.
+fn pool_named(owner: &impl ResourceExt, pool: &ObjectReference) -> Option<ObjectRef<IPPool>> {
+    let ns = owner.namespace().unwrap_or_default();
+    pool.name.as_ref().map(|p| ObjectRef::new(p).within(&ns))
 }
