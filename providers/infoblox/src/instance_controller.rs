@@ -1,6 +1,7 @@
 //! InfobloxInstance: can the Grid Master be reached, does it accept the credentials, does it
 //! serve the WAPI version — each a condition of its own, summed up in `Ready`.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use ipam_kube_support::conditions::{Decision, READY};
@@ -11,18 +12,14 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::api::InfobloxInstance;
 use crate::config::Config;
+use crate::connect;
+use crate::report::{self, Context};
 use crate::wapi::{WapiClient, WapiError};
-use crate::{connect, report};
 
 pub const MANAGER: &str = "ipam-operator-infoblox-instances";
 pub const REACHABLE: &str = "Reachable";
 pub const AUTHENTICATED: &str = "Authenticated";
 pub const VERSION_SUPPORTED: &str = "WAPIVersionSupported";
-
-struct Context {
-    client: Client,
-    config: Config,
-}
 
 /// The conditions `Ready` sums up, from one probe of the Grid Master.
 pub async fn check(wapi: &WapiClient, instance: &InfobloxInstance) -> Vec<Decision> {
@@ -135,15 +132,8 @@ async fn reconcile(
         .map_err(Reconciling::new(instance.as_ref()).at("write status"))
 }
 
-pub fn run(
-    client: Client,
-    config: &Config,
-    stop: Shutdown,
-) -> impl std::future::Future<Output = ()> + use<> {
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        config: config.clone(),
-    });
+pub fn run(client: Client, config: &Config, stop: Shutdown) -> impl Future<Output = ()> + use<> {
+    let ctx = Context::new(&client, config);
     let controller = config.controller(
         "infoblox",
         Api::<InfobloxInstance>::all(client),

@@ -2,6 +2,7 @@
 //! `NetworksReady` say which part is missing; `Ready` sums up. The pool finalizer keeps a
 //! pool until its claims have released their reservations through it.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use ipam_kube_support::capi::IPAddressClaim;
@@ -16,16 +17,12 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{InfobloxIPPool, InfobloxInstance};
 use crate::config::Config;
-use crate::{connect, report};
+use crate::connect;
+use crate::report::{self, Context};
 
 pub const MANAGER: &str = "ipam-operator-infoblox-pools";
 pub const NETWORK_VIEW_READY: &str = "NetworkViewReady";
 pub const NETWORKS_READY: &str = "NetworksReady";
-
-struct Context {
-    client: Client,
-    config: Config,
-}
 
 async fn decide(pool: &InfobloxIPPool, ctx: &Context) -> Result<Vec<Decision>, kube::Error> {
     let instance_name = &pool.spec.instance.name;
@@ -200,15 +197,8 @@ async fn reconcile(pool: Arc<InfobloxIPPool>, ctx: Arc<Context>) -> Result<Actio
         .map_err(fail.at("write status"))
 }
 
-pub fn run(
-    client: Client,
-    config: &Config,
-    stop: Shutdown,
-) -> impl std::future::Future<Output = ()> + use<> {
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        config: config.clone(),
-    });
+pub fn run(client: Client, config: &Config, stop: Shutdown) -> impl Future<Output = ()> + use<> {
+    let ctx = Context::new(&client, config);
     let controller = config.controller(
         "infoblox",
         config.api::<InfobloxIPPool>(&client),

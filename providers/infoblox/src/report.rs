@@ -1,14 +1,31 @@
 //! Conditions of the InfobloxInstance and InfobloxIPPool, written by server-side apply, and
-//! when each is checked again.
+//! when each is checked again; what their controllers reconcile with.
+
+use std::sync::Arc;
 
 use ipam_kube_support::conditions::{self, Decision, READY};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::api::{InfobloxIPPool, InfobloxInstance};
 use crate::config::Config;
+
+/// What the instance and pool controllers reconcile with.
+pub struct Context {
+    pub client: Client,
+    pub config: Config,
+}
+
+impl Context {
+    pub fn new(client: &Client, config: &Config) -> Arc<Self> {
+        Arc::new(Context {
+            client: client.clone(),
+            config: config.clone(),
+        })
+    }
+}
 
 /// An object whose conditions the Infoblox controllers report.
 pub trait Reported:
