@@ -7,6 +7,7 @@ test:            ## every test, against a real local kube-apiserver
 unit:            ## the pure tests alone (decisions, engine, parsers): no control plane
 	CARGO_INCREMENTAL=$${CARGO_INCREMENTAL:-0} cargo test --locked --workspace --lib
 	CARGO_INCREMENTAL=$${CARGO_INCREMENTAL:-0} cargo test --locked -p ipam-engine --tests
+	CARGO_INCREMENTAL=$${CARGO_INCREMENTAL:-0} cargo test --locked -p wapi-sim --test scenarios
 
 demo:            ## start everything, apply examples/, show what the operator did
 	e2e/bin/dev.sh demo

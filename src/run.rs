@@ -100,8 +100,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     require_crds(&client).await?;
     tracing::info!("every CustomResourceDefinition is installed; serving until SIGTERM or SIGINT");
     let config = ipam_in_cluster::Config {
-        namespace: args.namespace,
-        watch_filter: args.watch_filter,
+        scope: ipam_in_cluster::config::Scope {
+            namespace: args.namespace,
+            watch_filter: args.watch_filter,
+        },
         concurrency: args.concurrency,
         metal3: enabled(Controllers::Metal3),
         metal3_concurrency: args.ippool_concurrency,
@@ -148,8 +150,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     });
     // The Infoblox backend reads Secrets that name no namespace in the operator's own.
     let infoblox_config = ipam_infoblox::Config {
-        namespace: config.namespace.clone(),
-        watch_filter: config.watch_filter.clone(),
+        scope: config.scope.clone(),
         secret_namespace: std::env::var("POD_NAMESPACE")
             .ok()
             .or_else(|| config.namespace.clone())

@@ -1,6 +1,7 @@
 //! Finalizers added and removed with JSON patches guarded by the object's resourceVersion,
 //! so a write based on a stale read fails instead of dropping someone else's finalizer.
 
+use crate::status::unless_gone;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -50,18 +51,11 @@ where
         {"op": "test", "path": format!("/metadata/finalizers/{index}"), "value": finalizer},
         {"op": "remove", "path": format!("/metadata/finalizers/{index}")},
     ]);
-    match api
-        .patch(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::<()>::Json(serde_json::from_value(patch).expect("a valid JSON patch")),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
+    let patch = Patch::<()>::Json(serde_json::from_value(patch).expect("a valid JSON patch"));
+    unless_gone(
+        api.patch(&obj.name_any(), &PatchParams::default(), &patch)
+            .await,
+    )
 }
 
 /// Deletes an object this controller protects with `finalizer`: the finalizer first, so the
@@ -71,9 +65,5 @@ where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
     remove(api, obj, finalizer).await?;
-    match api.delete(&obj.name_any(), &Default::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
+    unless_gone(api.delete(&obj.name_any(), &Default::default()).await)
 }

@@ -1,5 +1,6 @@
 //! Helpers every controller's plumbing repeats.
 
+use kube::runtime::Controller;
 use kube::{Api, Client, Resource};
 
 /// The API for a namespaced kind in `namespace`, or in every namespace when None: how a
@@ -37,5 +38,39 @@ pub fn watcher(watch_filter: Option<&str>) -> kube::runtime::watcher::Config {
             crate::address_metadata::WATCH_FILTER_LABEL
         )),
         None => config,
+    }
+}
+
+/// What a backend's controllers see: one namespace or all, and the watch-filter label. Each
+/// backend's configuration holds one and reads through it (`config.api()`, `config.watcher()`).
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// Only namespaced objects of this namespace; all namespaces when None.
+    pub namespace: Option<String>,
+    /// Only objects labelled `cluster.x-k8s.io/watch-filter=<value>`.
+    pub watch_filter: Option<String>,
+}
+
+impl Scope {
+    pub fn watcher(&self) -> kube::runtime::watcher::Config {
+        watcher(self.watch_filter.as_deref())
+    }
+
+    pub fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        api(client, self.namespace.as_deref())
+    }
+
+    /// A controller of `K` as every backend runs one: behind the readiness gate (counted
+    /// under `backend`), on this scope's watch, with `concurrency` reconciles in flight.
+    pub fn controller<K>(&self, backend: &str, api: Api<K>, concurrency: u16) -> Controller<K>
+    where
+        K: Resource<DynamicType = ()> + Clone + std::fmt::Debug,
+        K: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        let config = kube::runtime::controller::Config::default().concurrency(concurrency);
+        crate::readiness::controller(backend, api, self.watcher()).with_config(config)
     }
 }

@@ -29,3 +29,13 @@ where
     )
     .await
 }
+
+/// The result of a write whose object may have been deleted meanwhile: a 404 means the
+/// deletion made the write moot, which is no error.
+pub fn unless_gone<T>(written: kube::Result<T>) -> kube::Result<()> {
+    match written {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -156,8 +156,10 @@ pub async fn setup(prefix: &str) -> (TestNamespace, tokio::sync::oneshot::Sender
         let _ = stopped.await;
     });
     let config = ipam_in_cluster::Config {
-        namespace: Some(ns.name.clone()),
-        watch_filter: None,
+        scope: ipam_in_cluster::config::Scope {
+            namespace: Some(ns.name.clone()),
+            watch_filter: None,
+        },
         concurrency: 8,
         ..Default::default()
     };
@@ -194,7 +196,10 @@ pub async fn setup_both(
     let (ns, stop) = setup(prefix).await;
     let sim = infoblox_instance(&ns).await;
     let config = ipam_infoblox::Config {
-        namespace: Some(ns.name.clone()),
+        scope: ipam_infoblox::config::Scope {
+            namespace: Some(ns.name.clone()),
+            watch_filter: None,
+        },
         secret_namespace: ns.name.clone(),
         ..Default::default()
     };

@@ -25,6 +25,3 @@ pub use client_certs::ClientCertMode;
 pub use config::SimConfig;
 pub use server::{Options, Running, StartError, start};
 pub use sim::User;
-
-#[cfg(test)]
-mod scenarios;

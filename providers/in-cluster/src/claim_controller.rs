@@ -17,7 +17,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use ipam_kube_support::capi_cluster::{self, ClusterState, cluster_name};
 use ipam_kube_support::claim_outcome::Outcome;
-use ipam_kube_support::drive::drive;
+use ipam_kube_support::drive::{Shutdown, drive};
 use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
 use ipam_kube_support::{address_metadata, claim_status, finalizers};
 use kube::api::PostParams;
@@ -315,26 +315,19 @@ pub struct Parts {
     pub clusters: Option<ApiResource>,
 }
 
-/// Builds the claim controller; the returned future runs it until `shutdown` resolves.
-pub fn run<S>(
+/// Builds the claim controller; the returned future runs it until `stop` says so.
+pub fn run(
     parts: Parts,
     config: &Config,
     caches: &stores::Caches,
     released: Released,
     notifier: ReleaseNotifier,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+    stop: Shutdown,
+) -> impl std::future::Future<Output = ()> + use<> {
     let client = parts.client.clone();
     let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
-    let controller = ipam_kube_support::readiness::controller(
-        "in-cluster",
-        config.api::<IPAddressClaim>(&client),
-        config.watcher(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    let claims = config.api::<IPAddressClaim>(&client);
+    let controller = config.controller("in-cluster", claims, config.concurrency);
     let claim_store = controller.store();
     let with_metal3 = config.metal3;
     let waiting = move |key: PoolKey| waiting_claims(&claim_store, &key, with_metal3);
@@ -369,7 +362,7 @@ where
         settled: Settled::default(),
         clusters: parts.clusters,
     });
-    drive(controller, MANAGER, reconcile, ctx, RETRY, shutdown)
+    drive(controller, MANAGER, reconcile, ctx, RETRY, stop)
 }
 
 /// A Cluster that appears, resumes or goes is a chance for the claims that name it.

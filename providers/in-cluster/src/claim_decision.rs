@@ -177,56 +177,56 @@ pub fn allocated(address_name: &str, address: IpAddr, key: &PoolKey) -> Outcome 
     Outcome::allocated(address_name, format!("{address} allocated from {key}"))
 }
 
-/// Why the claim cannot have an IPAddress found for it whose address does not parse.
-pub fn unusable(existing: &IPAddress) -> Outcome {
-    unusable_as(&described(existing), &existing.spec.address, failed)
+/// An address object of either face (Cluster API's IPAddress, Metal3's), as the words of
+/// an adoption need it.
+pub trait AddressObject: ResourceExt {
+    /// How messages name it.
+    fn described(&self) -> String;
+    /// The address it holds, as written.
+    fn address(&self) -> &str;
+    /// What a claim shows when it cannot have the object, in the face's words.
+    fn failed(message: String) -> Outcome;
 }
 
-/// What the claim shows once the ledger answered its adoption of `existing`: `other` is the
-/// claim the pool had given the address to already, if any.
-pub fn adopted(
-    existing: &IPAddress,
-    address: IpAddr,
-    key: &PoolKey,
-    other: Option<ClaimIdentity>,
-) -> Outcome {
-    let found = (described(existing), existing.name_any());
-    adopted_as(found, address, key, other, failed)
+impl AddressObject for IPAddress {
+    fn described(&self) -> String {
+        format!(
+            "{}/{}",
+            self.namespace().unwrap_or_default(),
+            self.name_any()
+        )
+    }
+
+    fn address(&self) -> &str {
+        &self.spec.address
+    }
+
+    fn failed(message: String) -> Outcome {
+        Outcome::waiting("AllocationFailed", message)
+    }
 }
 
-fn described(existing: &IPAddress) -> String {
-    format!(
-        "{}/{}",
-        existing.namespace().unwrap_or_default(),
-        existing.name_any()
-    )
-}
-
-fn failed(message: String) -> Outcome {
-    Outcome::waiting("AllocationFailed", message)
-}
-
-/// [`unusable`] for either face: `object` names the address object, `failed` words the
-/// outcome as the face does.
-pub fn unusable_as(object: &str, address: &str, failed: fn(String) -> Outcome) -> Outcome {
-    failed(format!(
+/// Why the claim cannot have an address object found for it whose address does not parse.
+pub fn unusable<A: AddressObject>(existing: &A) -> Outcome {
+    let (object, address) = (existing.described(), existing.address());
+    A::failed(format!(
         "IPAddress {object} holds {address:?}, which is no IP address"
     ))
 }
 
-/// [`adopted`] for either face: `found` is how messages name the address object, and its
-/// name.
-pub fn adopted_as(
-    (object, name): (String, String),
+/// What the claim shows once the ledger answered its adoption of `existing`: `other` is the
+/// claim the pool had given the address to already, if any.
+pub fn adopted<A: AddressObject>(
+    existing: &A,
     address: IpAddr,
     key: &PoolKey,
     other: Option<ClaimIdentity>,
-    failed: fn(String) -> Outcome,
 ) -> Outcome {
     match other {
-        None => allocated(&name, address, key),
-        Some(other) => failed(format!(
-            "IPAddress {object} holds {address}, which {key} already gave to {other}"
+        None => allocated(&existing.name_any(), address, key),
+        Some(other) => A::failed(format!(
+            "IPAddress {} holds {address}, which {key} already gave to {other}",
+            existing.described()
         )),
     }
 }

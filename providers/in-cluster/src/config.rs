@@ -1,13 +1,12 @@
 //! What the in-cluster controllers watch.
 
 pub use ipam_kube_support::address_metadata::WATCH_FILTER_LABEL;
+pub use ipam_kube_support::scope::Scope;
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Only claims and namespaced pools of this namespace; all namespaces when None.
-    pub namespace: Option<String>,
-    /// Only objects labelled `cluster.x-k8s.io/watch-filter=<value>`.
-    pub watch_filter: Option<String>,
+    /// Which namespaces and labels the claims and namespaced pools are watched in.
+    pub scope: Scope,
     /// Reconciles run at once per controller. Claims of one pool still take turns on the
     /// pool's ledger slot; this bounds the API calls in flight.
     pub concurrency: u16,
@@ -21,8 +20,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            namespace: None,
-            watch_filter: None,
+            scope: Scope::default(),
             concurrency: 0,
             metal3: true,
             metal3_concurrency: None,
@@ -34,15 +32,12 @@ impl Config {
     pub fn metal3_concurrency(&self) -> u16 {
         self.metal3_concurrency.unwrap_or(self.concurrency)
     }
+}
 
-    pub fn watcher(&self) -> kube::runtime::watcher::Config {
-        ipam_kube_support::scope::watcher(self.watch_filter.as_deref())
-    }
-
-    pub fn api<K>(&self, client: &kube::Client) -> kube::Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        ipam_kube_support::scope::api(client, self.namespace.as_deref())
+/// The configuration reads as its scope too: `config.api()`, `config.watcher()`.
+impl std::ops::Deref for Config {
+    type Target = Scope;
+    fn deref(&self) -> &Scope {
+        &self.scope
     }
 }

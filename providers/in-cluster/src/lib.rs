@@ -28,6 +28,7 @@ pub mod stores;
 pub mod webhook;
 
 use futures::future::OptionFuture;
+use ipam_kube_support::drive::Shutdown;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client, CustomResourceExt};
@@ -118,13 +119,7 @@ pub async fn run(
         clusters: clusters.clone(),
     };
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let signal = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }
-    };
+    let shutdown = Shutdown::on(shutdown);
     let pool_parts = || pool_controller::Parts {
         client: client.clone(),
         ledger: ledger.clone(),
@@ -136,14 +131,14 @@ pub async fn run(
         &config,
         &caches,
         config.api::<InClusterIPPool>(&client),
-        signal(),
+        shutdown.signal(),
     );
     let prefix_run = pool_controller::run(
         pool_parts(),
         &config,
         &caches,
         config.api::<InClusterPrefixPool>(&client),
-        signal(),
+        shutdown.signal(),
     );
     // A namespace-scoped instance sees only its namespace's IPAddresses, too few to count a
     // global pool or to decide it is unused; it still allocates from global pools safely,
@@ -154,14 +149,14 @@ pub async fn run(
             &config,
             &caches,
             Api::<GlobalInClusterIPPool>::all(client.clone()),
-            signal(),
+            shutdown.signal(),
         );
         let prefixes = pool_controller::run(
             pool_parts(),
             &config,
             &caches,
             Api::<GlobalInClusterPrefixPool>::all(client.clone()),
-            signal(),
+            shutdown.signal(),
         );
         futures::future::join(addresses, prefixes)
     });
@@ -173,7 +168,7 @@ pub async fn run(
             &config,
             &caches,
             clusters.clone(),
-            signal(),
+            shutdown.clone(),
         );
         let claims = metal3::claim_controller::run(
             client.clone(),
@@ -182,11 +177,18 @@ pub async fn run(
             &caches,
             m3_released,
             m3_notifier,
-            signal(),
+            shutdown.clone(),
         );
         futures::future::join(claims, pools)
     });
-    let claim_run = claim_controller::run(parts, &config, &caches, released, notifier, signal());
+    let claim_run = claim_controller::run(
+        parts,
+        &config,
+        &caches,
+        released,
+        notifier,
+        shutdown.clone(),
+    );
     // Every controller has subscribed to the kinds it reads: the shared watches may start.
     caches.start();
     // A switched-off controller is a future that is done at once.
@@ -195,9 +197,5 @@ pub async fn run(
         OptionFuture::from(metal3_run),
     );
     drop(building);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop.send(true);
-    });
     futures::join!(claim_run, pool_run, prefix_run, global_run, metal3_run);
 }

@@ -503,8 +503,10 @@ async fn a_global_pool_serves_claims_of_every_namespace_without_duplicates() {
     let _operator = operator_with(
         &ns_a,
         ipam_in_cluster::Config {
-            namespace: None,
-            watch_filter: Some(filter.clone()),
+            scope: ipam_in_cluster::config::Scope {
+                namespace: None,
+                watch_filter: Some(filter.clone()),
+            },
             concurrency: 16,
             ..Default::default()
         },

@@ -16,8 +16,6 @@ async fn upstream_samples_apply_unchanged_and_allocate_as_upstream() {
     let _operator = operator_with(
         &ns,
         ipam_in_cluster::Config {
-            namespace: None,
-            watch_filter: None,
             concurrency: 8,
             ..Default::default()
         },

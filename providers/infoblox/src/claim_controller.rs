@@ -25,7 +25,7 @@ use ipam_kube_support::capi_cluster;
 use ipam_kube_support::claim_outcome::Outcome;
 use ipam_kube_support::claim_status;
 use ipam_kube_support::conditions::Decision;
-use ipam_kube_support::drive::drive;
+use ipam_kube_support::drive::{Shutdown, drive};
 use ipam_kube_support::finalizers;
 use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -37,12 +37,13 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::api::{GROUP, InfobloxIPPool};
-use crate::claim_release::{self, Freed, free_in_infoblox};
+use crate::claim_release::{self, free_in_infoblox};
 use crate::claim_steps::{self, At, Next, Place, Start};
 use crate::config::Config;
 use crate::hostname::{self, HOSTNAME_ANNOTATION};
 use crate::location::Location;
 use crate::name_lock;
+use crate::release_plan::Freed;
 use crate::reserve::{self, Held, RECORD_MARKED};
 use crate::reserve_plan::Found;
 use crate::sharing::{self, OWNER_ANNOTATION};
@@ -402,26 +403,23 @@ pub(crate) async fn publish(
     ipam_kube_support::events::publish(&ctx.recorder, claim, type_, reason, "Allocate", note).await;
 }
 
-pub fn run<S>(
+pub fn run(
     client: Client,
     config: &Config,
     recorder: Recorder,
     clusters: Option<kube::core::ApiResource>,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+    stop: Shutdown,
+) -> impl std::future::Future<Output = ()> + use<> {
     let ctx = Arc::new(Context {
         client: client.clone(),
         config: config.clone(),
         recorder,
         clusters,
     });
-    let controller = ipam_kube_support::readiness::controller(
+    let controller = config.controller(
         "infoblox",
         config.api::<IPAddressClaim>(&client),
-        config.watcher(),
+        config.concurrency,
     );
     let claims = controller.store();
     let controller = controller
@@ -448,7 +446,6 @@ where
                         .within(&address.namespace().unwrap_or_default()),
                 )
             },
-        )
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
-    drive(controller, MANAGER, reconcile, ctx, config.retry, shutdown)
+        );
+    drive(controller, MANAGER, reconcile, ctx, config.retry, stop)
 }

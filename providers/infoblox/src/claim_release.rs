@@ -5,8 +5,8 @@
 use ipam_kube_support::capi::keys::{ADDRESS_FINALIZER, CLAIM_FINALIZER, PAUSED_ANNOTATION};
 use ipam_kube_support::capi::{IPAddress, IPAddressClaim};
 use ipam_kube_support::capi_cluster::{self, ClusterState};
+use ipam_kube_support::claim_outcome::Outcome;
 use ipam_kube_support::claim_status;
-use ipam_kube_support::conditions::{Decision, READY};
 use ipam_kube_support::finalizers;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -16,11 +16,12 @@ use crate::api::{InfobloxIPPool, InfobloxInstance};
 use crate::claim_controller::{Context, MANAGER, publish};
 use crate::hostname;
 use crate::location::Location;
-use crate::orphan_release::{self, Outcome};
+use crate::orphan_release;
+use crate::release_plan::Freed;
 use crate::reserve::holders_at;
 use crate::target::{Purpose, target};
 use crate::wapi::{Kind, WapiError};
-use crate::{holders, name_lock, release_plan, sharing};
+use crate::{claim_steps, holders, name_lock, release_plan, sharing};
 
 /// Frees the reservation in Infoblox, then the IPAddress, then the claim finalizer. A WAPI
 /// failure keeps the finalizer and retries: a record is never left behind silently.
@@ -45,13 +46,10 @@ pub async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, ku
         return Ok(Action::await_change());
     }
     let addresses = Api::<IPAddress>::namespaced(ctx.client.clone(), &ns);
-    if let Some(message) = free_recorded(ctx, claim, pool, &addresses).await? {
-        let decision = Decision::new(READY, false, "ReleaseFailed", message);
-        claim_status::write_ready(&ctx.client, MANAGER, claim, None, &decision).await?;
-        tracing::warn!(claim = %format!("{ns}/{}", claim.name_any()), message = %decision.message, "release failed; retrying");
-        let note = &decision.message;
-        publish(ctx, claim, EventType::Warning, "ReleaseFailed", note).await;
-        return Ok(Action::requeue(ctx.config.retry));
+    if let Some(why) = free_recorded(ctx, claim, pool, &addresses).await? {
+        let failed = claim_steps::release_failed(why, ctx.config.retry);
+        show_failed(ctx, claim, &failed).await?;
+        return Ok(failed.action());
     }
     if let Some(address) = addresses.get_opt(&claim.name_any()).await?
         && address.spec.claim_ref.name == claim.name_any()
@@ -64,6 +62,20 @@ pub async fn release(claim: &IPAddressClaim, ctx: &Context) -> Result<Action, ku
     let claims = Api::<IPAddressClaim>::namespaced(ctx.client.clone(), &ns);
     finalizers::remove(&claims, claim, CLAIM_FINALIZER).await?;
     Ok(Action::await_change())
+}
+
+/// Shows a failed release on every pass, its warning too: each is a retry that failed again.
+async fn show_failed(ctx: &Context, claim: &IPAddressClaim, failed: &Outcome) -> kube::Result<()> {
+    let Some(decision) = &failed.ready else {
+        return Ok(());
+    };
+    claim_status::write_ready(&ctx.client, MANAGER, claim, None, decision).await?;
+    let ns = claim.namespace().unwrap_or_default();
+    tracing::warn!(claim = %format!("{ns}/{}", claim.name_any()), message = %decision.message, "release failed; retrying");
+    if let Some(reason) = failed.warning {
+        publish(ctx, claim, EventType::Warning, reason, &decision.message).await;
+    }
+    Ok(())
 }
 
 /// Frees the reservation under the host name the claim records, if any: through the pool,
@@ -83,60 +95,38 @@ async fn free_recorded(
         .filter(|a| a.spec.claim_ref.name == claim.name_any())
         .map(|a| a.spec.address);
     let own_address = own_address.as_deref();
-    let Some(pool) = pool else {
-        return without_pool(ctx, claim, &host, own_address).await;
+    let freed = match pool {
+        Some(pool) => free_in_infoblox(ctx, claim, pool, &host, own_address).await?,
+        None => without_pool(ctx, claim, &host, own_address).await?,
     };
-    Ok(
-        match free_in_infoblox(ctx, claim, pool, &host, own_address).await? {
-            Freed::Done => None,
-            Freed::Skipped(note) => {
-                publish(ctx, claim, EventType::Warning, "ReleaseSkipped", &note).await;
-                None
-            }
-            Freed::Failed(message) => Some(message),
-        },
-    )
+    Ok(match freed {
+        Freed::Done => None,
+        Freed::Skipped(note) => {
+            publish(ctx, claim, EventType::Warning, "ReleaseSkipped", &note).await;
+            None
+        }
+        Freed::Failed(message) => Some(message),
+    })
 }
 
-/// Release once the pool is gone: through the location recorded on the claim, else only a
-/// warning, since a missing pool must not block teardown (CAPI contract §5.3). `own_address`
-/// is the claim's IPAddress's. `Some` when Infoblox could not confirm.
+/// Release once the pool is gone: through the location recorded on the claim, else nothing
+/// but a warning, since a missing pool must not block teardown (CAPI contract §5.3).
+/// `own_address` is the claim's IPAddress's.
 async fn without_pool(
     ctx: &Context,
     claim: &IPAddressClaim,
     host: &str,
     own_address: Option<&str>,
-) -> Result<Option<String>, kube::Error> {
-    let ns = claim.namespace().unwrap_or_default();
-    Ok(match Location::recorded(claim) {
-        Some(location) => {
-            match orphan_release::release(
-                &ctx.client,
-                &ctx.config.secret_namespace,
-                &location,
-                claim,
-                host,
-                own_address,
-            )
-            .await?
-            {
-                Outcome::Released => None,
-                Outcome::Failed(message) => Some(message),
-                Outcome::Skipped(note) => {
-                    publish(ctx, claim, EventType::Warning, "ReleaseSkipped", &note).await;
-                    None
-                }
-            }
-        }
-        None => {
-            let note = format!(
-                "InfobloxIPPool {ns}/{} is gone and the claim records no Infoblox location, so the reservation {host} could not be looked up; delete its host record or fixed address in Infoblox if it remains",
-                claim.spec.pool_ref.name
-            );
-            publish(ctx, claim, EventType::Warning, "ReleaseSkipped", &note).await;
-            None
-        }
-    })
+) -> Result<Freed, kube::Error> {
+    let Some(location) = Location::recorded(claim) else {
+        let ns = claim.namespace().unwrap_or_default();
+        return Ok(Freed::Skipped(format!(
+            "InfobloxIPPool {ns}/{} is gone and the claim records no Infoblox location, so the reservation {host} could not be looked up; delete its host record or fixed address in Infoblox if it remains",
+            claim.spec.pool_ref.name
+        )));
+    };
+    let namespace = &ctx.config.secret_namespace;
+    orphan_release::release(&ctx.client, namespace, &location, claim, host, own_address).await
 }
 
 /// Deletes the claim's reservation(s) where it was made: at the location recorded on the claim,
@@ -214,15 +204,4 @@ fn instance_gone(pool: &InfobloxIPPool, host: &str) -> String {
         pool.spec.instance.name,
         kind.describe()
     )
-}
-
-/// What [`free_in_infoblox`] did.
-pub enum Freed {
-    /// Infoblox confirmed, or held nothing of the claim's.
-    Done,
-    /// Nothing could be freed, and no retry would change that (the instance is gone): what
-    /// may remain, for a Warning event. The claim goes on.
-    Skipped(String),
-    /// Infoblox could not confirm: keep the claim and retry; why, in words.
-    Failed(String),
 }

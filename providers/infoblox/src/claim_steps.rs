@@ -127,6 +127,14 @@ pub fn moved_and_not_freed(new: &Location, old: &Location, why: &str, retry: Dur
     .retry_after(retry)
 }
 
+/// What a deleted claim shows while Infoblox has not confirmed its release (`why`): it keeps
+/// its finalizer, so no record is left behind silently, and tries again after `retry`.
+pub fn release_failed(why: String, retry: Duration) -> Outcome {
+    Outcome::waiting("ReleaseFailed", why)
+        .warn("ReleaseFailed")
+        .retry_after(retry)
+}
+
 /// A refusal in words: the Ready reason and its message.
 #[derive(Debug, PartialEq)]
 pub struct Refused {
@@ -453,6 +461,17 @@ mod tests {
     }
 
     #[test]
+    fn a_release_infoblox_did_not_confirm_is_shown_warned_and_retried() {
+        let why = "cannot release host record c1 in network view nv: timed out; retrying";
+        let failed = release_failed(why.to_string(), RETRY);
+        assert_eq!(reason(&failed), Some("ReleaseFailed"));
+        assert_eq!(failed.warning, Some("ReleaseFailed"));
+        assert_eq!(failed.retry, Some(RETRY));
+        assert_eq!(failed.address, None);
+        assert_eq!(failed.ready.unwrap().message, why);
+    }
+
+    #[test]
     fn wapi_failures_are_told_by_their_cause() {
         let unreachable = WapiError::Unreachable {
             endpoint: "https://grid".into(),
@@ -489,6 +508,32 @@ mod tests {
         );
         assert_eq!(record_elsewhere(&at(), &record).reason, "AllocationFailed");
         assert_eq!(many_records(&at(), 2).reason, "AllocationFailed");
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_checked_or_a_write_without_an_address_fails_the_claim() {
+        let forbidden = kube::Error::Api(
+            kube::core::Status::failure("ipaddresses is forbidden", "Forbidden")
+                .with_code(403)
+                .boxed(),
+        );
+        let unchecked = holders_unknown(&at(), &forbidden);
+        assert_eq!(unchecked.reason, "AllocationFailed");
+        assert!(
+            unchecked.message.contains("cannot be listed"),
+            "{}",
+            unchecked.message
+        );
+        let subnet: ipnet::IpNet = "10.0.0.0/24".parse().unwrap();
+        let unwritten = written_without_address(&at(), &subnet);
+        assert_eq!(unwritten.reason, "AllocationFailed");
+        assert!(
+            unwritten
+                .message
+                .ends_with("without a new address in 10.0.0.0/24"),
+            "{}",
+            unwritten.message
+        );
     }
 
     #[test]

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 pub use ipam_kube_support::address_metadata::WATCH_FILTER_LABEL;
+pub use ipam_kube_support::scope::Scope;
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Only claims and pools of this namespace; all namespaces when None.
-    pub namespace: Option<String>,
-    /// Only claims, pools and instances labelled `cluster.x-k8s.io/watch-filter=<value>`.
-    pub watch_filter: Option<String>,
+    /// Which namespace the claims and pools are watched in, and which label claims, pools
+    /// and instances must carry.
+    pub scope: Scope,
     /// Where credential Secrets and CA bundles without a namespace are read: the operator's
     /// own namespace, as telekom's provider does.
     pub secret_namespace: String,
@@ -24,8 +24,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            namespace: None,
-            watch_filter: None,
+            scope: Scope::default(),
             secret_namespace: "default".into(),
             concurrency: 4,
             resync: Duration::from_secs(300),
@@ -34,15 +33,10 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    pub fn watcher(&self) -> kube::runtime::watcher::Config {
-        ipam_kube_support::scope::watcher(self.watch_filter.as_deref())
-    }
-
-    pub fn api<K>(&self, client: &kube::Client) -> kube::Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        ipam_kube_support::scope::api(client, self.namespace.as_deref())
+/// The configuration reads as its scope too: `config.api()`, `config.watcher()`.
+impl std::ops::Deref for Config {
+    type Target = Scope;
+    fn deref(&self) -> &Scope {
+        &self.scope
     }
 }

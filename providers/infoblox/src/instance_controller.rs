@@ -1,10 +1,11 @@
 //! InfobloxInstance: can the Grid Master be reached, does it accept the credentials, does it
 //! serve the WAPI version — each a condition of its own, summed up in `Ready`.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use ipam_kube_support::conditions::{Decision, READY};
-use ipam_kube_support::drive::drive;
+use ipam_kube_support::drive::{Shutdown, drive};
 use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt};
@@ -12,17 +13,13 @@ use kube::{Api, Client, ResourceExt};
 use crate::api::InfobloxInstance;
 use crate::config::Config;
 use crate::connect;
+use crate::report::{self, Context};
 use crate::wapi::{WapiClient, WapiError};
 
 pub const MANAGER: &str = "ipam-operator-infoblox-instances";
 pub const REACHABLE: &str = "Reachable";
 pub const AUTHENTICATED: &str = "Authenticated";
 pub const VERSION_SUPPORTED: &str = "WAPIVersionSupported";
-
-struct Context {
-    client: Client,
-    config: Config,
-}
 
 /// The conditions `Ready` sums up, from one probe of the Grid Master.
 pub async fn check(wapi: &WapiClient, instance: &InfobloxInstance) -> Vec<Decision> {
@@ -123,46 +120,24 @@ async fn reconcile(
             Ok(wapi) => check(&wapi, &instance).await,
             Err(e) => vec![Decision::new(READY, false, e.reason(), e.to_string())],
         };
-    let ready = decisions.iter().any(|d| d.type_ == READY && d.status);
     let reachable = decisions.iter().any(|d| d.type_ == REACHABLE && d.status);
     ipam_kube_support::metrics::get().domain.infoblox_reachable(
         &instance.name_any(),
         instance.metadata.uid.as_deref(),
         reachable,
     );
-    let current = instance
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
     let api = Api::<InfobloxInstance>::all(ctx.client.clone());
-    crate::report::conditions(&api, MANAGER, instance.as_ref(), &current, &decisions)
+    report::show(&api, MANAGER, instance.as_ref(), &decisions, &ctx.config)
         .await
-        .map_err(Reconciling::new(instance.as_ref()).at("write status"))?;
-    Ok(Action::requeue(if ready {
-        ctx.config.resync
-    } else {
-        ctx.config.retry
-    }))
+        .map_err(Reconciling::new(instance.as_ref()).at("write status"))
 }
 
-pub fn run<S>(
-    client: Client,
-    config: &Config,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        config: config.clone(),
-    });
-    let controller = ipam_kube_support::readiness::controller(
+pub fn run(client: Client, config: &Config, stop: Shutdown) -> impl Future<Output = ()> + use<> {
+    let ctx = Context::new(&client, config);
+    let controller = config.controller(
         "infoblox",
         Api::<InfobloxInstance>::all(client),
-        config.watcher(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
-    drive(controller, MANAGER, reconcile, ctx, config.retry, shutdown)
+        config.concurrency,
+    );
+    drive(controller, MANAGER, reconcile, ctx, config.retry, stop)
 }

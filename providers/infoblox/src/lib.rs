@@ -26,6 +26,7 @@ pub mod sharing;
 mod target;
 pub mod wapi;
 
+use ipam_kube_support::drive::Shutdown;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, CustomResourceExt};
@@ -51,21 +52,11 @@ pub async fn run(
     let building = ipam_kube_support::readiness::pending("infoblox controllers");
     wapi::client::install_crypto_provider();
     let recorder = Recorder::new(client.clone(), reporter);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let signal = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }
-    };
-    let instances = instance_controller::run(client.clone(), &config, signal());
-    let pools = pool_controller::run(client.clone(), &config, signal());
+    let shutdown = Shutdown::on(shutdown);
+    let instances = instance_controller::run(client.clone(), &config, shutdown.clone());
+    let pools = pool_controller::run(client.clone(), &config, shutdown.clone());
     let clusters = ipam_kube_support::capi_cluster::discover(&client).await;
-    let claims = claim_controller::run(client, &config, recorder, clusters, signal());
+    let claims = claim_controller::run(client, &config, recorder, clusters, shutdown.clone());
     drop(building);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop.send(true);
-    });
     futures::join!(instances, pools, claims);
 }

@@ -12,18 +12,8 @@ use kube::{Api, Client};
 
 use crate::api::InfobloxInstance;
 use crate::location::Location;
+use crate::release_plan::Freed;
 use crate::{connect, name_lock, release_plan, sharing};
-
-pub enum Outcome {
-    /// Infoblox confirmed, or held nothing of this claim any more.
-    Released,
-    /// Infoblox could not confirm: keep the claim and retry.
-    Failed(String),
-    /// The reservation cannot be freed safely (the instance is gone too, or which of its
-    /// addresses is the claim's is unknown): teardown goes on, and this says what may be
-    /// left in Infoblox.
-    Skipped(String),
-}
 
 /// Frees `address` (the claim's IPAddress, when it still exists) of the reservation named
 /// `host` at `location`, if it is `claim`'s or its Machine's ([`crate::owner`]) or unmarked.
@@ -34,20 +24,20 @@ pub async fn release(
     claim: &IPAddressClaim,
     host: &str,
     address: Option<&str>,
-) -> Result<Outcome, kube::Error> {
+) -> Result<Freed, kube::Error> {
     let what = location.kind.describe();
     let nv = &location.network_view;
     let Some(instance) = Api::<InfobloxInstance>::all(client.clone())
         .get_opt(&location.instance)
         .await?
     else {
-        return Ok(Outcome::Skipped(format!(
+        return Ok(Freed::Skipped(format!(
             "the InfobloxIPPool and InfobloxInstance {} are both gone, so {what} {host} in network view {nv} could not be freed; delete it in Infoblox if it remains",
             location.instance
         )));
     };
     let failed = |e: &dyn std::fmt::Display| {
-        Outcome::Failed(format!(
+        Freed::Failed(format!(
             "cannot release {what} {host} in network view {nv} (InfobloxInstance {}; the pool is gone): {e}; retrying",
             location.instance
         ))
@@ -65,13 +55,13 @@ pub async fn release(
     };
     let Some(address) = address else {
         if records.is_empty() {
-            return Ok(Outcome::Released);
+            return Ok(Freed::Done);
         }
         let held: Vec<&str> = records
             .iter()
             .flat_map(|r| r.addresses.iter().map(String::as_str))
             .collect();
-        return Ok(Outcome::Skipped(format!(
+        return Ok(Freed::Skipped(format!(
             "the InfobloxIPPool and the claim's IPAddress are gone, so which address of {what} {host} in network view {nv} (holding {}) was this claim's is unknown; none was freed, delete it in Infoblox if it is no longer used",
             held.join(", ")
         )));
@@ -86,5 +76,5 @@ pub async fn release(
         }
         tracing::info!(host, address, network_view = %nv, kind = what, "released in Infoblox without the pool");
     }
-    Ok(Outcome::Released)
+    Ok(Freed::Done)
 }

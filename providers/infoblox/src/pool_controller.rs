@@ -2,12 +2,13 @@
 //! `NetworksReady` say which part is missing; `Ready` sums up. The pool finalizer keeps a
 //! pool until its claims have released their reservations through it.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use ipam_kube_support::capi::IPAddressClaim;
 use ipam_kube_support::capi::keys::POOL_FINALIZER;
 use ipam_kube_support::conditions::{Decision, READY};
-use ipam_kube_support::drive::drive;
+use ipam_kube_support::drive::{Shutdown, drive};
 use ipam_kube_support::finalizers;
 use ipam_kube_support::reconcile_error::{ReconcileError, Reconciling};
 use kube::runtime::controller::Action;
@@ -17,15 +18,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 use crate::api::{InfobloxIPPool, InfobloxInstance};
 use crate::config::Config;
 use crate::connect;
+use crate::report::{self, Context};
 
 pub const MANAGER: &str = "ipam-operator-infoblox-pools";
 pub const NETWORK_VIEW_READY: &str = "NetworkViewReady";
 pub const NETWORKS_READY: &str = "NetworksReady";
-
-struct Context {
-    client: Client,
-    config: Config,
-}
 
 async fn decide(pool: &InfobloxIPPool, ctx: &Context) -> Result<Vec<Decision>, kube::Error> {
     let instance_name = &pool.spec.instance.name;
@@ -182,15 +179,9 @@ async fn reconcile(pool: Arc<InfobloxIPPool>, ctx: Arc<Context>) -> Result<Actio
                 users.join(", ")
             ),
         );
-        let current = pool
-            .status
-            .as_ref()
-            .map(|s| s.conditions.clone())
-            .unwrap_or_default();
-        crate::report::conditions(&api, MANAGER, pool.as_ref(), &current, &[d])
+        return report::show(&api, MANAGER, pool.as_ref(), &[d], &ctx.config)
             .await
-            .map_err(fail.at("write status"))?;
-        return Ok(Action::requeue(ctx.config.retry));
+            .map_err(fail.at("write status"));
     }
     if !finalizers::has(pool.as_ref(), POOL_FINALIZER) {
         finalizers::add(&api, pool.as_ref(), POOL_FINALIZER)
@@ -201,55 +192,32 @@ async fn reconcile(pool: Arc<InfobloxIPPool>, ctx: Arc<Context>) -> Result<Actio
     let decisions = decide(&pool, &ctx)
         .await
         .map_err(fail.at("check the networks"))?;
-    let ready = decisions.iter().any(|d| d.type_ == READY && d.status);
-    let current = pool
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
-    crate::report::conditions(&api, MANAGER, pool.as_ref(), &current, &decisions)
+    report::show(&api, MANAGER, pool.as_ref(), &decisions, &ctx.config)
         .await
-        .map_err(fail.at("write status"))?;
-    Ok(Action::requeue(if ready {
-        ctx.config.resync
-    } else {
-        ctx.config.retry
-    }))
+        .map_err(fail.at("write status"))
 }
 
-pub fn run<S>(
-    client: Client,
-    config: &Config,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        config: config.clone(),
-    });
-    let controller = ipam_kube_support::readiness::controller(
+pub fn run(client: Client, config: &Config, stop: Shutdown) -> impl Future<Output = ()> + use<> {
+    let ctx = Context::new(&client, config);
+    let controller = config.controller(
         "infoblox",
         config.api::<InfobloxIPPool>(&client),
-        config.watcher(),
+        config.concurrency,
     );
     let pools = controller.store();
     // An instance that changes (fixed credentials, new CA) re-checks the pools using it.
-    let controller = controller
-        .watches(
-            Api::<InfobloxInstance>::all(client),
-            config.watcher(),
-            move |instance: InfobloxInstance| {
-                let name = instance.name_any();
-                pools
-                    .state()
-                    .into_iter()
-                    .filter(|p| p.spec.instance.name == name)
-                    .map(|p| ObjectRef::from_obj(p.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
-    drive(controller, MANAGER, reconcile, ctx, config.retry, shutdown)
+    let controller = controller.watches(
+        Api::<InfobloxInstance>::all(client),
+        config.watcher(),
+        move |instance: InfobloxInstance| {
+            let name = instance.name_any();
+            pools
+                .state()
+                .into_iter()
+                .filter(|p| p.spec.instance.name == name)
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    );
+    drive(controller, MANAGER, reconcile, ctx, config.retry, stop)
 }

@@ -15,6 +15,20 @@ use std::net::IpAddr;
 use crate::owner::{Claimant, Owner};
 use crate::wapi::Reservation;
 
+/// What an attempt to free a claim's reservation in Infoblox came to, through its pool or
+/// (the pool gone) through the location the claim records.
+#[derive(Debug, PartialEq)]
+pub enum Freed {
+    /// Infoblox confirmed, or held nothing of the claim's.
+    Done,
+    /// Nothing could be freed, and no retry would change that (the instance is gone, or
+    /// which address is the claim's is unknown): what may remain, for a Warning event. The
+    /// claim's teardown goes on.
+    Skipped(String),
+    /// Infoblox could not confirm: keep the claim and retry; why, in words.
+    Failed(String),
+}
+
 /// Whether two spellings name one address (IPv6 has many).
 pub fn same_address(a: &str, b: &str) -> bool {
     match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {

@@ -1,9 +1,68 @@
-//! Conditions of the InfobloxInstance and InfobloxIPPool, written by server-side apply.
+//! Conditions of the InfobloxInstance and InfobloxIPPool, written by server-side apply, and
+//! when each is checked again; what their controllers reconcile with.
 
-use ipam_kube_support::conditions::{self, Decision};
+use std::sync::Arc;
+
+use ipam_kube_support::conditions::{self, Decision, READY};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::{Api, Resource, ResourceExt};
+use kube::runtime::controller::Action;
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+
+use crate::api::{InfobloxIPPool, InfobloxInstance};
+use crate::config::Config;
+
+/// What the instance and pool controllers reconcile with.
+pub struct Context {
+    pub client: Client,
+    pub config: Config,
+}
+
+impl Context {
+    pub fn new(client: &Client, config: &Config) -> Arc<Self> {
+        Arc::new(Context {
+            client: client.clone(),
+            config: config.clone(),
+        })
+    }
+}
+
+/// An object whose conditions the Infoblox controllers report.
+pub trait Reported:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug
+{
+    /// The conditions it shows now.
+    fn conditions(&self) -> &[Condition];
+}
+
+impl Reported for InfobloxInstance {
+    fn conditions(&self) -> &[Condition] {
+        self.status.as_ref().map_or(&[], |s| &s.conditions)
+    }
+}
+
+impl Reported for InfobloxIPPool {
+    fn conditions(&self) -> &[Condition] {
+        self.status.as_ref().map_or(&[], |s| &s.conditions)
+    }
+}
+
+/// Shows `decisions` on `obj` and says when to check it again: a Ready one at the resync
+/// period (Infoblox changes unseen), any other soon, as it may come round.
+pub async fn show<K: Reported>(
+    api: &Api<K>,
+    manager: &str,
+    obj: &K,
+    decisions: &[Decision],
+    config: &Config,
+) -> kube::Result<Action> {
+    self::conditions(api, manager, obj, obj.conditions(), decisions).await?;
+    let ready = decisions.iter().any(|d| d.type_ == READY && d.status);
+    Ok(Action::requeue(match ready {
+        true => config.resync,
+        false => config.retry,
+    }))
+}
 
 /// Applies exactly `decisions` as the conditions `manager` owns on `obj`, keeping each
 /// transition time unless its status flips; writes nothing when nothing changed.

@@ -7,7 +7,7 @@ use kube::{Api, Client, ResourceExt};
 use crate::api::{InfobloxIPPool, InfobloxInstance, Views};
 use crate::claim_steps::{self, Refused};
 use crate::config::Config;
-use crate::connect;
+use crate::connect::{self, ConnectError};
 use crate::reserve_plan::Subnet;
 use crate::wapi::{Kind, WapiClient};
 
@@ -48,10 +48,7 @@ pub async fn target(
     };
     let wapi = match connect::client_for(client, &instance, &config.secret_namespace).await {
         Ok(w) => w,
-        Err(e) => {
-            let refused = Outcome::waiting("PoolNotReady", e.to_string());
-            return Ok(Err(refused.retry_after(config.retry)));
-        }
+        Err(e) => return Ok(Err(unconnected(&e).retried(config.retry))),
     };
     let subnets = match subnets(&pool, purpose) {
         Ok(subnets) => subnets,
@@ -77,6 +74,15 @@ fn instance_missing(pool: &InfobloxIPPool) -> Refused {
             pool.namespace().unwrap_or_default(),
             pool.name_any()
         ),
+    }
+}
+
+/// The pool's instance names credentials or a CA bundle that cannot make a client: retried,
+/// since fixing the Secret or ConfigMap is no change to the claim or the pool.
+fn unconnected(error: &ConnectError) -> Refused {
+    Refused {
+        reason: "PoolNotReady",
+        message: error.to_string(),
     }
 }
 
@@ -150,6 +156,26 @@ mod tests {
         let refused = subnets(&p, Purpose::Allocate).unwrap_err();
         assert!(refused.message.contains("IPv4 only"), "{}", refused.message);
         assert_eq!(subnets(&p, Purpose::Release).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_instance_that_cannot_connect_leaves_the_pool_not_ready_and_is_retried() {
+        let error = ConnectError::SecretMissing {
+            instance: "grid".into(),
+            namespace: "ops".into(),
+            name: "grid-creds".into(),
+        };
+        let retry = std::time::Duration::from_secs(7);
+        let outcome = unconnected(&error).retried(retry);
+        assert_eq!(outcome.reason(), Some("PoolNotReady"));
+        assert_eq!(outcome.retry, Some(retry));
+        let message = outcome.ready.unwrap().message;
+        assert!(
+            message.starts_with(
+                "InfobloxInstance grid: credentials Secret ops/grid-creds does not exist"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

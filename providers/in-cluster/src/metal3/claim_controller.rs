@@ -14,10 +14,10 @@ use std::sync::Arc;
 use futures::StreamExt;
 use ipam_kube_support::claim_outcome::Outcome;
 use ipam_kube_support::conditions::{self, READY};
-use ipam_kube_support::drive::drive;
+use ipam_kube_support::drive::{Shutdown, drive};
 use ipam_kube_support::finalizers;
-use ipam_kube_support::pool_gate::{self, PoolFacts};
 use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
+use ipam_kube_support::status;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
@@ -110,12 +110,7 @@ async fn allocate(claim: &IPClaim, ctx: &Context) -> Result<Decided, kube::Error
     let key = pool_key(claim);
     let at = ObjectRef::new(&key.name).within(&claim.namespace().unwrap_or_default());
     let pool = ctx.pools.get(&at);
-    let facts = pool.as_deref().map(|p| PoolFacts {
-        meta: p.meta(),
-        protected_by: Some(POOL_FINALIZER),
-    });
-    // Unlike upstream, a pool being deleted hands nothing out, so its deletion can finish.
-    if let Some(closed) = pool_gate::check(&key.to_string(), "spec.pool.name", facts) {
+    if let Some(closed) = decide::pool_closed(&key, pool.as_deref()) {
         return Ok((closed, None));
     }
     let pool = pool.expect("the gate lets no missing pool through");
@@ -377,29 +372,24 @@ async fn write_status(
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
-    match claims
-        .patch_status(&claim.name_any(), &params, &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
+    let patch = Patch::Merge(&patch);
+    status::unless_gone(
+        claims
+            .patch_status(&claim.name_any(), &params, &patch)
+            .await,
+    )
 }
 
-/// Builds the IPClaim controller; the returned future runs it until `shutdown` resolves.
-pub fn run<S>(
+/// Builds the IPClaim controller; the returned future runs it until `stop` says so.
+pub fn run(
     client: Client,
     ledger: Ledger,
     config: &Config,
     caches: &stores::Caches,
     released: Released,
     notifier: ReleaseNotifier,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+    stop: Shutdown,
+) -> impl std::future::Future<Output = ()> + use<> {
     let (pools, pool_changes) = caches.reflect(config.api::<IPPool>(&client), config.watcher());
     let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
     let (capi_addresses, capi_changes) =
@@ -419,14 +409,8 @@ where
         caches_ready,
         settled: Settled::default(),
     });
-    let controller = ipam_kube_support::readiness::controller(
-        "metal3",
-        config.api::<IPClaim>(&client),
-        config.watcher(),
-    )
-    .with_config(
-        kube::runtime::controller::Config::default().concurrency(config.metal3_concurrency()),
-    );
+    let claims = config.api::<IPClaim>(&client);
+    let controller = config.controller("metal3", claims, config.metal3_concurrency());
     let store = controller.store();
     let waiting = move |key: PoolKey| waiting_claims(&store, &key);
     let (w_pool, w_addr, w_capi) = (waiting.clone(), waiting.clone(), waiting.clone());
@@ -444,7 +428,7 @@ where
                 .into_stream()
                 .flat_map(move |key| futures::stream::iter(waiting(key))),
         );
-    drive(controller, MANAGER, reconcile, ctx, RETRY, shutdown)
+    drive(controller, MANAGER, reconcile, ctx, RETRY, stop)
 }
 
 /// The IPClaims waiting on a pool.

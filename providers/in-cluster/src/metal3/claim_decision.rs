@@ -1,25 +1,35 @@
 //! What an IPClaim shows when it gets no address, or once it has one: pure functions of the
 //! pool, the ledger's answer and the addresses found, in upstream's words for
-//! `status.errorMessage` beside the condition. The pool gate ([`ipam_kube_support::pool_gate`])
-//! decides the rest (PoolNotFound, PoolNotReady, a paused pool).
+//! `status.errorMessage` beside the condition. The shared pool gate
+//! ([`ipam_kube_support::pool_gate`]) decides the rest (PoolNotFound, PoolNotReady, a paused
+//! pool), asked through [`pool_closed`].
 
 use std::fmt::Display;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use ipam_kube_support::claim_outcome::Outcome;
-use kube::ResourceExt;
+use ipam_kube_support::pool_gate::{self, PoolFacts};
+use kube::{Resource, ResourceExt};
 
-use crate::api::allocation::ClaimIdentity;
-use crate::claim_decision;
-pub use crate::claim_decision::allocated;
+use crate::claim_decision::AddressObject;
+pub use crate::claim_decision::{adopted, allocated, unusable};
 use crate::ledger::ReserveError;
-use crate::metal3::api::{IPAddress, IPClaim};
+use crate::metal3::api::{IPAddress, IPClaim, IPPool, POOL_FINALIZER};
 use crate::pool_key::PoolKey;
 
 /// How often a claim that found its pool exhausted looks again, at most, besides the
 /// releases and pool changes that wake it at once.
 pub const EXHAUSTED_RETRY: Duration = Duration::from_secs(10);
+
+/// The shared pool gate, for an IPPool: `None` when it may hand out an address. Unlike
+/// upstream, a pool being deleted hands nothing out, so its deletion can finish.
+pub fn pool_closed(key: &PoolKey, pool: Option<&IPPool>) -> Option<Outcome> {
+    let facts = pool.map(|p| PoolFacts {
+        meta: p.meta(),
+        protected_by: Some(POOL_FINALIZER),
+    });
+    pool_gate::check(&key.to_string(), "spec.pool.name", facts)
+}
 
 /// Not Ready for `reason`, with upstream's `errorMessage`.
 fn failed(reason: &'static str, upstream: impl Into<String>, message: String) -> Outcome {
@@ -79,31 +89,27 @@ pub fn name_taken(existing: &IPAddress) -> Outcome {
     .retry_after(EXHAUSTED_RETRY)
 }
 
-/// Why the claim cannot have an IPAddress found for it whose address does not parse.
-pub fn unusable(existing: &IPAddress) -> Outcome {
-    claim_decision::unusable_as(
-        &existing.name_any(),
-        &existing.spec.address,
-        allocation_failed,
-    )
-}
+/// Metal3's IPAddress, named by its name alone (upstream's words), failing a claim in
+/// upstream's `errorMessage` too.
+impl AddressObject for IPAddress {
+    fn described(&self) -> String {
+        self.name_any()
+    }
 
-/// What the claim shows once the ledger answered its adoption of `existing`: `other` is the
-/// claim the pool had given the address to already, if any.
-pub fn adopted(
-    existing: &IPAddress,
-    address: IpAddr,
-    key: &PoolKey,
-    other: Option<ClaimIdentity>,
-) -> Outcome {
-    let found = (existing.name_any(), existing.name_any());
-    claim_decision::adopted_as(found, address, key, other, allocation_failed)
+    fn address(&self) -> &str {
+        &self.spec.address
+    }
+
+    fn failed(message: String) -> Outcome {
+        allocation_failed(message)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ipam_engine::Counts;
+    use crate::api::allocation::ClaimIdentity;
+    use ipam_engine::{AllocateError, Counts};
     use serde_json::json;
 
     fn key() -> PoolKey {
@@ -131,6 +137,39 @@ mod tests {
             "spec": {"address": ip, "pool": {"name": "p"}, "claim": {"name": claim}},
         }))
         .unwrap()
+    }
+
+    fn ippool(meta: serde_json::Value) -> IPPool {
+        serde_json::from_value(json!({
+            "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool",
+            "metadata": meta,
+            "spec": {"namePrefix": "p", "pools": [{"start": "10.0.0.2", "end": "10.0.0.9"}], "prefix": 24},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_pool_gate_names_spec_pool_name_and_waits_for_the_pool_finalizer() {
+        let missing = pool_closed(&key(), None).unwrap();
+        assert_eq!(missing.reason(), Some("PoolNotFound"));
+        assert_eq!(
+            missing.ready.unwrap().message,
+            "IPPool ns/p does not exist; create it or fix spec.pool.name"
+        );
+        let unprotected = ippool(json!({"name": "p", "namespace": "ns"}));
+        let outcome = pool_closed(&key(), Some(&unprotected)).unwrap();
+        assert_eq!(outcome.reason(), Some("PoolNotReady"));
+        let deleting = ippool(json!({"name": "p", "namespace": "ns",
+            "finalizers": [POOL_FINALIZER], "deletionTimestamp": "2026-01-01T00:00:00Z"}));
+        let outcome = pool_closed(&key(), Some(&deleting)).unwrap();
+        assert_eq!(outcome.reason(), Some("PoolNotReady"));
+        let paused = ippool(
+            json!({"name": "p", "namespace": "ns", "finalizers": [POOL_FINALIZER],
+            "annotations": {"cluster.x-k8s.io/paused": ""}}),
+        );
+        assert_eq!(pool_closed(&key(), Some(&paused)), Some(Outcome::quiet()));
+        let open = ippool(json!({"name": "p", "namespace": "ns", "finalizers": [POOL_FINALIZER]}));
+        assert_eq!(pool_closed(&key(), Some(&open)), None);
     }
 
     #[test]
@@ -174,6 +213,26 @@ mod tests {
             Some("Requested IP not available")
         );
         assert_eq!(outcome.retry, Some(EXHAUSTED_RETRY));
+    }
+
+    #[test]
+    fn a_request_the_pool_refuses_fails_in_upstream_words_and_waits_for_a_change() {
+        let error = ReserveError::Refused {
+            pool: key(),
+            source: AllocateError::RequestOutOfBounds {
+                address: "192.168.9.9".parse().unwrap(),
+            },
+        };
+        let outcome = not_reserved(&key(), &error);
+        assert_eq!(outcome.reason(), Some("AllocationFailed"));
+        // Upstream's words in errorMessage; the condition says which pool and why.
+        assert_eq!(outcome.error_message.as_deref(), Some("Exhausted IP Pools"));
+        assert_eq!(
+            outcome.ready.unwrap().message,
+            "IPPool ns/p: Requested IP out of bounds: 192.168.9.9 lies in no entry of the pool"
+        );
+        // The request is wrong, not the pool full: only a change to the claim or pool helps.
+        assert_eq!(outcome.retry, None);
     }
 
     #[test]

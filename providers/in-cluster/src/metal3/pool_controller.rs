@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use ipam_engine::Allocator;
 use ipam_kube_support::conditions::{self, Decision, READY};
-use ipam_kube_support::drive::drive;
+use ipam_kube_support::drive::{Shutdown, drive};
 use ipam_kube_support::reconcile_error::{RETRY, ReconcileError, Reconciling};
 use ipam_kube_support::{finalizers, status};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
@@ -275,26 +276,19 @@ async fn write_status(
     if let Some(time) = last_updated {
         body["lastUpdated"] = json!(time);
     }
-    match status::apply(pools, MANAGER, &ippool.name_any(), body).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
+    status::unless_gone(status::apply(pools, MANAGER, &ippool.name_any(), body).await)
 }
 
-/// Builds the IPPool controller; the returned future runs it until `shutdown` resolves.
-pub fn run<S>(
+/// Builds the IPPool controller; the returned future runs it until `stop` says so.
+pub fn run(
     client: Client,
     ledger: Ledger,
     released: Vec<ReleaseNotifier>,
     config: &Config,
     caches: &stores::Caches,
     clusters: Option<ApiResource>,
-    shutdown: S,
-) -> impl std::future::Future<Output = ()> + use<S>
-where
-    S: std::future::Future<Output = ()> + Send + Sync + 'static,
-{
+    stop: Shutdown,
+) -> impl std::future::Future<Output = ()> + use<> {
     let (addresses, address_changes) = caches.reflect_bulk(config.api::<IPAddress>(&client));
     let (capi_addresses, capi_changes) =
         caches.reflect_bulk(config.api::<capi::IPAddress>(&client));
@@ -316,35 +310,22 @@ where
         pacer: Default::default(),
         released,
     });
-    let controller = ipam_kube_support::readiness::controller(
-        "metal3",
-        config.api::<IPPool>(&client),
-        config.watcher(),
-    )
-    .with_config(
-        kube::runtime::controller::Config::default().concurrency(config.metal3_concurrency()),
-    )
-    .watches_stream(address_changes, |a: IPAddress| {
-        let ns = a.namespace().unwrap_or_default();
-        a.spec
-            .pool
-            .name
-            .as_ref()
-            .map(|p| ObjectRef::new(p).within(&ns))
-    })
-    .watches_stream(capi_changes, |a: capi::IPAddress| {
-        let r = &a.spec.pool_ref;
-        (r.api_group == GROUP && r.kind == IPPool::kind(&()))
-            .then(|| ObjectRef::new(&r.name).within(&a.namespace().unwrap_or_default()))
-    })
-    // A claim that vanished (deleted) may leave an address to free.
-    .watches_stream(claim_changes, |c: IPClaim| {
-        let ns = c.namespace().unwrap_or_default();
-        c.spec
-            .pool
-            .name
-            .as_ref()
-            .map(|p| ObjectRef::new(p).within(&ns))
-    });
-    drive(controller, MANAGER, reconcile, ctx, RETRY, shutdown)
+    let pools = config.api::<IPPool>(&client);
+    let controller = config
+        .controller("metal3", pools, config.metal3_concurrency())
+        .watches_stream(address_changes, |a: IPAddress| pool_named(&a, &a.spec.pool))
+        .watches_stream(capi_changes, |a: capi::IPAddress| {
+            let r = &a.spec.pool_ref;
+            (r.api_group == GROUP && r.kind == IPPool::kind(&()))
+                .then(|| ObjectRef::new(&r.name).within(&a.namespace().unwrap_or_default()))
+        })
+        // A claim that vanished (deleted) may leave an address to free.
+        .watches_stream(claim_changes, |c: IPClaim| pool_named(&c, &c.spec.pool));
+    drive(controller, MANAGER, reconcile, ctx, RETRY, stop)
+}
+
+/// The IPPool an object of `owner`'s namespace names in `pool`, if it names one.
+fn pool_named(owner: &impl ResourceExt, pool: &ObjectReference) -> Option<ObjectRef<IPPool>> {
+    let ns = owner.namespace().unwrap_or_default();
+    pool.name.as_ref().map(|p| ObjectRef::new(p).within(&ns))
 }

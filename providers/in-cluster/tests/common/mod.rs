@@ -29,8 +29,10 @@ pub fn operator(ns: &TestNamespace) -> tokio::sync::oneshot::Sender<()> {
     operator_with(
         ns,
         ipam_in_cluster::Config {
-            namespace: Some(ns.name.clone()),
-            watch_filter: None,
+            scope: ipam_in_cluster::config::Scope {
+                namespace: Some(ns.name.clone()),
+                watch_filter: None,
+            },
             concurrency: 16,
             ..Default::default()
         },

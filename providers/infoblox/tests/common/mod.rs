@@ -164,8 +164,10 @@ impl Env {
     fn operator_in(&self, namespace: Option<String>) -> Operator {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = ipam_infoblox::Config {
-            namespace,
-            watch_filter: Some(self.ns.name.clone()),
+            scope: ipam_infoblox::config::Scope {
+                namespace,
+                watch_filter: Some(self.ns.name.clone()),
+            },
             secret_namespace: self.ns.name.clone(),
             concurrency: 4,
             resync: Duration::from_secs(2),
