@@ -277,11 +277,11 @@ install_chart() {
   # cluster (the chart installs only the operator's own CRDs).
   kubectl apply --server-side -f "$ROOT/e2e/fixtures/capi/" >/dev/null
   kubectl wait --for condition=established --timeout=60s -f "$ROOT/e2e/fixtures/capi/" >/dev/null
-  local version; version="$(sed -n 's/^appVersion: "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$ROOT/charts/ipam-operator/Chart.yaml")"
-  # README, "Installing with Helm", with this node's image: imported, never pulled.
+  # README, "On a local cluster": the chart's default tag is the image's (its appVersion);
+  # the image was imported, never to be pulled.
   "$BIN/helm" --kubeconfig "$DIR/kubeconfig" install "$RELEASE" "$ROOT/charts/ipam-operator" \
     -n "$NAMESPACE" --create-namespace \
-    --set image.repository=ipam-operator --set image.tag="$version" --set image.pullPolicy=Never >&2
+    --set image.repository=ipam-operator --set image.pullPolicy=Never >&2
   if ! kubectl -n "$NAMESPACE" rollout status "deployment/$RELEASE" --timeout=180s >&2; then
     kubectl -n "$NAMESPACE" get pods -o wide >&2 || true
     kubectl -n "$NAMESPACE" describe pods >&2 || true
