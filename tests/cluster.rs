@@ -119,3 +119,46 @@ async fn a_capi_claim_is_served_by_the_pods() {
     assert_eq!(address.spec.claim_ref.name, "machine-0");
     ns.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metal3_claim_is_served_by_the_pods() {
+    use ipam_in_cluster::metal3::api::{IPAddress, IPClaim, IPPool};
+    let ns = TestNamespace::new_in(cluster_client().await, "node-metal3").await;
+    let pool: IPPool = serde_json::from_value(json!({
+        "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool", "metadata": {"name": "pool"},
+        "spec": {"namePrefix": "m3", "prefix": 24, "gateway": "10.71.0.1",
+                 "pools": [{"start": "10.71.0.10", "end": "10.71.0.20"}]}}))
+    .unwrap();
+    ns.api::<IPPool>()
+        .create(&PostParams::default(), &pool)
+        .await
+        .unwrap();
+    let claim: IPClaim = serde_json::from_value(json!({
+        "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPClaim", "metadata": {"name": "host-0"},
+        "spec": {"pool": {"name": "pool"}}}))
+    .unwrap();
+    ns.api::<IPClaim>()
+        .create(&PostParams::default(), &claim)
+        .await
+        .unwrap();
+    let claims = ns.api::<IPClaim>();
+    let address_name = eventually(60, "the IPClaim's address", || async {
+        claims.get("host-0").await.ok()?.status?.address?.name
+    })
+    .await;
+    assert_eq!(
+        address_name, "m3-10-71-0-10",
+        "named after the pool's prefix and the address"
+    );
+    let address = ns.api::<IPAddress>().get(&address_name).await.unwrap();
+    assert_eq!(
+        (
+            address.spec.address.as_str(),
+            address.spec.prefix,
+            address.spec.gateway.as_deref()
+        ),
+        ("10.71.0.10", 24, Some("10.71.0.1"))
+    );
+    assert_eq!(address.spec.claim.name.as_deref(), Some("host-0"));
+    ns.delete().await;
+}

@@ -30,7 +30,7 @@
 # values before are kept in DIR/sysctl.saved. The kubelet's iptables chains are switched off.
 # cgroup v1: this machine's hierarchy is hybrid (v1 controllers, cgroup2 at unified/), which
 # kubelet 1.35+ refuses unless failCgroupV1 is false, which is what the kubelet config says.
-set -euo pipefail
+set -Eeuo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -98,9 +98,9 @@ wait_for() { # seconds what-log check...
 kubectl() { "$BIN/kubectl" --kubeconfig "$DIR/kubeconfig" "$@"; }
 ctr_() { ctr --address "$SOCK" --namespace k8s.io "$@"; }
 
+# Seconds to build, so built on every start: never stale.
 build_pause_image() {
   local archive="$DIR/pause.oci.tar"
-  [ -s "$archive" ] && return 0
   mkdir -p "$DIR/pause"
   musl-gcc -static -Os -s -o "$DIR/pause/pause" "$ROOT/e2e/node/pause.c"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' \
@@ -276,7 +276,9 @@ install_chart() {
   # The Cluster API kinds the operator serves, as Cluster API installs them in a management
   # cluster (the chart installs only the operator's own CRDs).
   kubectl apply --server-side -f "$ROOT/e2e/fixtures/capi/" >/dev/null
-  kubectl wait --for condition=established --timeout=60s -f "$ROOT/e2e/fixtures/capi/" >/dev/null
+  # (kubectl wait errs out, rather than waits, on a CRD whose status is not written yet.)
+  wait_for 60 kube-apiserver kubectl wait --for condition=established --timeout=5s \
+    -f "$ROOT/e2e/fixtures/capi/"
   # README, "On a local cluster": the chart's default tag is the image's (its appVersion);
   # the image was imported, never to be pulled.
   "$BIN/helm" --kubeconfig "$DIR/kubeconfig" install "$RELEASE" "$ROOT/charts/ipam-operator" \
@@ -326,7 +328,7 @@ stop_pid() { # name
 our_shims() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF -- "-address $SOCK " && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -qF -- "-address $SOCK " && echo "${p#/proc/}"
   done
   return 0
 }

@@ -48,14 +48,19 @@ pub async fn ready(client: &Client, n: usize) -> Option<Vec<Pod>> {
     (pods.len() == n && pods.iter().all(is_ready)).then_some(pods)
 }
 
-/// The name of the pod holding the release's Lease (identities are `<pod>_<suffix>`).
-pub async fn leader(client: &Client) -> Option<String> {
+/// The identity holding the release's Lease: `<pod>_<suffix>`, the suffix new with every
+/// process.
+pub async fn holder(client: &Client) -> Option<String> {
     let lease = Api::<Lease>::namespaced(client.clone(), NAMESPACE)
         .get_opt(RELEASE)
         .await
         .ok()??;
-    let identity = lease.spec?.holder_identity?;
-    identity.split('_').next().map(str::to_string)
+    lease.spec?.holder_identity.filter(|h| !h.is_empty())
+}
+
+/// The name of the pod holding the release's Lease.
+pub async fn leader(client: &Client) -> Option<String> {
+    holder(client).await?.split('_').next().map(str::to_string)
 }
 
 fn ip(pod: &Pod) -> Option<IpAddr> {
