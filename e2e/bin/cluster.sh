@@ -311,7 +311,7 @@ up() {
   start_kubelet
   install_chart
   trap - ERR
-  log "ready: export KUBECONFIG=$DIR/kubeconfig"
+  log "ready: export KUBECONFIG=$DIR/kubeconfig; kubectl and helm are in $BIN"
 }
 
 # --- undoing it ------------------------------------------------------------------------------
