@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make demo` and `make test`; the rest are parts.
-.PHONY: test unit demo up down crds bench bench-e2e image release-manifests fmt clean-testbin
+.PHONY: test unit demo up down cluster cluster-down crds bench bench-e2e image release-manifests fmt clean-testbin
 
 test:            ## every test, against a real local kube-apiserver
 	e2e/bin/test.sh
@@ -27,6 +27,12 @@ bench:           ## criterion benchmarks (see BENCHMARKS.md)
 
 bench-e2e:       ## end-to-end benchmarks: ours, the upstream provider and the raw limit (BENCH_SCENARIOS=...)
 	e2e/bin/bench-e2e.sh
+
+cluster:         ## a single-node cluster (containerd, kubelet) with the chart installed; target/cluster/kubeconfig
+	e2e/bin/cluster.sh up target/cluster
+
+cluster-down:    ## stop what `make cluster` started and undo what it changed
+	e2e/bin/cluster.sh down target/cluster
 
 image:           ## the operator's image as an OCI archive in target/image/, built with buildah (no daemon)
 	e2e/bin/build-image.sh

@@ -3,6 +3,10 @@
 # from published Go modules, once per machine. The binaries live outside the repository so
 # that every clone and every CI run on this machine reuses them.
 #
+#   build-control-plane.sh                          the above; prints the binaries' folder
+#   build-control-plane.sh kube-scheduler kubelet   also these commands of k8s.io/kubernetes,
+#                                                   same version, same folder (the local node)
+#
 # Why a wrapper module: k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with
 # local paths, which `go install pkg@version` refuses. A throw-away main module that points
 # each staging module at its published v0.X.Y tag builds the commands unchanged.
@@ -44,7 +48,7 @@ build_kubernetes() {
     go mod edit -replace="${m}=${m}@${staging}"
   done
   local pkgs=() cmd
-  for cmd in kube-apiserver kube-controller-manager kubectl; do
+  for cmd in "${K8S_COMMANDS[@]}"; do
     [ -x "$OUT/$cmd" ] || pkgs+=("k8s.io/kubernetes/cmd/$cmd")
   done
   go get "${pkgs[@]/%/@v${K8S_VERSION}}"
@@ -83,8 +87,18 @@ build_helm() {
   mv "$OUT/helm.tmp" "$OUT/helm"
 }
 
+K8S_COMMANDS=(kube-apiserver kube-controller-manager kubectl)
+for extra in "$@"; do
+  case "$extra" in
+    kube-scheduler|kubelet) K8S_COMMANDS+=("$extra") ;;
+    *) echo "build-control-plane: cannot build '$extra' (known: kube-scheduler, kubelet)" >&2; exit 2 ;;
+  esac
+done
+k8s_built=1
+for cmd in "${K8S_COMMANDS[@]}"; do [ -x "$OUT/$cmd" ] || k8s_built=0; done
+
 [ -x "$OUT/etcd" ] || build_etcd
-{ [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ] && [ -x "$OUT/kubectl" ]; } || build_kubernetes
+[ "$k8s_built" = 1 ] || build_kubernetes
 [ -x "$OUT/helm" ] || build_helm
 
 echo "$OUT"

@@ -43,7 +43,7 @@ echo "build-image: building ipam-operator for $TARGET (release)" >&2
 # ring's C and assembly go through musl's compiler wrapper.
 CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --target "$TARGET" \
   --bin ipam-operator >&2
-binary="$ROOT/target/$TARGET/release/ipam-operator"
+binary="${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release/ipam-operator"
 # A static binary has no program interpreter: the empty base has no loader to offer.
 if readelf -l "$binary" | grep -q 'program interpreter'; then
   echo "build-image: $binary is dynamically linked; the image has no libc" >&2; exit 1

@@ -9,6 +9,14 @@
 # The controller manager runs only its garbage collector and namespace controller, so owner
 # references cascade and namespaces finish deleting as in a real cluster. Ports are picked
 # free at start and recorded in DIR, so `make test` and `make up` can run side by side.
+#
+# With IPAM_NODE_IP set (e2e/bin/cluster.sh sets it to its bridge's address), the control
+# plane is the one of a cluster with a node: the API server listens on that address instead
+# of loopback (pods reach it there), its certificate also names the `kubernetes` Service's
+# cluster IP, it calls webhooks at their endpoints (--enable-aggregator-routing: there is no
+# kube-proxy), admits pods with their service account, and kube-scheduler runs beside every
+# default controller of kube-controller-manager (Deployments, ReplicaSets, EndpointSlices,
+# service accounts, kube-root-ca.crt).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,6 +29,11 @@ PKI="$DIR/pki"
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+NODE_IP="${IPAM_NODE_IP:-}"
+# The first address of --service-cluster-ip-range: the `kubernetes` Service's cluster IP.
+KUBERNETES_SERVICE_IP=10.0.0.1
+HOST="${NODE_IP:-127.0.0.1}"
 
 pids() { cat "$DIR"/*.pid 2>/dev/null || true; }
 
@@ -41,7 +54,7 @@ stop() {
 api_ready() {
   [ -f "$DIR/api-port" ] || return 1
   curl -sf --max-time 3 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-    "https://127.0.0.1:$(cat "$DIR/api-port")/$1" >/dev/null 2>&1
+    "https://$HOST:$(cat "$DIR/api-port")/$1" >/dev/null 2>&1
 }
 
 gen_pki() {
@@ -51,10 +64,10 @@ gen_pki() {
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
     -keyout ca.key -out ca.crt 2>/dev/null
+  local san="IP:127.0.0.1,IP:$KUBERNETES_SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default"
+  san+=",DNS:kubernetes.default.svc${NODE_IP:+,IP:$NODE_IP}"
   printf '%s\n' 'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature,keyEncipherment' \
-    'extendedKeyUsage=serverAuth' \
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc' \
-    > server.ext
+    'extendedKeyUsage=serverAuth' "subjectAltName=$san" > server.ext
   openssl req -new -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
     -keyout apiserver.key -out apiserver.csr 2>/dev/null
   openssl x509 -req -sha256 -days 3650 -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
@@ -78,7 +91,7 @@ kind: Config
 clusters:
 - name: ipam-testenv
   cluster:
-    server: https://127.0.0.1:$(cat "$DIR/api-port")
+    server: https://$HOST:$(cat "$DIR/api-port")
     certificate-authority: $PKI/ca.crt
 users:
 - name: ipam-testenv-admin
@@ -110,10 +123,28 @@ start() {
   stop
   local bin
   # KUBEBUILDER_ASSETS, as envtest reads it, points at binaries built elsewhere.
-  bin="${KUBEBUILDER_ASSETS:-$("$HERE/build-control-plane.sh" | tail -n 1)}"
+  if [ -n "$NODE_IP" ]; then
+    bin="$("$HERE/build-control-plane.sh" kube-scheduler | tail -n 1)"
+  else
+    bin="${KUBEBUILDER_ASSETS:-$("$HERE/build-control-plane.sh" | tail -n 1)}"
+  fi
   gen_pki
-  local etcd_port etcd_peer api_port kcm_port
+  local etcd_port etcd_peer api_port kcm_port scheduler_port
   etcd_port="$(free_port)"; etcd_peer="$(free_port)"; api_port="$(free_port)"; kcm_port="$(free_port)"
+  scheduler_port="$(free_port)"
+  # Alone, the API server needs no service accounts nor endpoints of its own; with a node,
+  # pods reach it through the `kubernetes` Service and it reaches webhooks at their pods.
+  local api_mode=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1
+    --disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none)
+  local kcm_mode=(--controllers=garbage-collector-controller,namespace-controller)
+  if [ -n "$NODE_IP" ]; then
+    api_mode=(--bind-address="$NODE_IP" --advertise-address="$NODE_IP"
+      --enable-aggregator-routing=true
+      --kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key"
+      --kubelet-preferred-address-types=InternalIP)
+    kcm_mode=(--controllers='*' --root-ca-file="$PKI/ca.crt"
+      --service-account-private-key-file="$PKI/sa.key")
+  fi
   echo "$api_port" > "$DIR/api-port"
   trap 'echo "control-plane: start failed, stopping what was started" >&2; stop' ERR
 
@@ -127,16 +158,14 @@ start() {
 
   "$bin/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address=127.0.0.1 \
+    --secure-port="$api_port" "${api_mode[@]}" \
     --cert-dir="$PKI" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 \
     --authorization-mode=RBAC \
-    --disable-admission-plugins=ServiceAccount \
     --allow-privileged=true \
-    --endpoint-reconciler-type=none \
     --profiling=false >"$DIR/kube-apiserver.log" 2>&1 &
   echo $! > "$DIR/kube-apiserver.pid"
   wait_for 120 kube-apiserver api_ready readyz
@@ -146,12 +175,20 @@ start() {
   "$bin/kube-controller-manager" \
     --kubeconfig="$DIR/kubeconfig" \
     --authentication-kubeconfig="$DIR/kubeconfig" --authorization-kubeconfig="$DIR/kubeconfig" \
-    --controllers=garbage-collector-controller,namespace-controller \
+    "${kcm_mode[@]}" \
     --leader-elect=false --bind-address=127.0.0.1 --secure-port="$kcm_port" \
     --use-service-account-credentials=false --profiling=false >"$DIR/kube-controller-manager.log" 2>&1 &
   echo $! > "$DIR/kube-controller-manager.pid"
   # /healthz is served without authentication and turns ok once its controllers started.
   wait_for 60 kube-controller-manager curl -skf -o /dev/null --max-time 2 "https://127.0.0.1:$kcm_port/healthz"
+  if [ -n "$NODE_IP" ]; then
+    "$bin/kube-scheduler" --kubeconfig="$DIR/kubeconfig" \
+      --authentication-kubeconfig="$DIR/kubeconfig" --authorization-kubeconfig="$DIR/kubeconfig" \
+      --leader-elect=false --bind-address=127.0.0.1 --secure-port="$scheduler_port" \
+      --profiling=false >"$DIR/kube-scheduler.log" 2>&1 &
+    echo $! > "$DIR/kube-scheduler.pid"
+    wait_for 60 kube-scheduler curl -skf -o /dev/null --max-time 2 "https://127.0.0.1:$scheduler_port/healthz"
+  fi
   trap - ERR
   echo "control-plane: ready; export KUBECONFIG=$DIR/kubeconfig"
 }

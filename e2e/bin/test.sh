@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make test`: every test, unit and against the real control plane, plus the checks CI keeps.
-# The control plane is started for this run and always stopped, whatever fails.
+# The control plane, and a single-node cluster running the operator's image installed by its
+# chart, are started for this run and always stopped, whatever fails.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 TESTENV="$ROOT/target/testenv"
+NODE="$ROOT/target/testnode"
 # Incremental caches only pay off across edits; for a run of every test they add some 20 GB
 # to target/ (one per test binary) and filled this machine's disk once. Set it to 1 to keep
 # them.
@@ -51,7 +53,7 @@ if "$bin/helm" template ipam-operator "$CHART" --set metrics.grafanaDashboard.la
 fi
 
 step "control plane"
-trap 'e2e/bin/control-plane.sh stop "$TESTENV" >/dev/null' EXIT
+trap 'e2e/bin/cluster.sh down "$NODE" >/dev/null 2>&1; e2e/bin/control-plane.sh stop "$TESTENV" >/dev/null' EXIT
 if ! e2e/bin/control-plane.sh start "$TESTENV"; then
   echo "the test control plane did not start; see $TESTENV/*.log" >&2
   exit 1
@@ -82,6 +84,14 @@ export IPAM_FLUX
 # clusterctl, which tests/clusterctl.rs installs the release manifests with.
 IPAM_CLUSTERCTL="$(e2e/bin/build-clusterctl.sh)"
 export IPAM_CLUSTERCTL
+
+step "the image, a node (containerd, kubelet) and the chart installed on it"
+# tests/cluster*.rs find it there; e2e/bin/cluster.sh builds the image (make image) first.
+if ! e2e/bin/cluster.sh up "$NODE"; then
+  echo "the test node did not start; see $NODE/*.log" >&2
+  exit 1
+fi
+export IPAM_TEST_CLUSTER="$NODE"
 
 step "tests (unit and against the real kube-apiserver)"
 cargo test --workspace --locked --no-fail-fast

@@ -108,9 +108,12 @@ impl Operator {
 
 /// A plain HTTP/1.1 GET on 127.0.0.1: (status, body). `None` when nothing answers.
 pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
+    http_get_at(std::net::Ipv4Addr::LOCALHOST.into(), port, path).await
+}
+
+/// The same, from `host` (a pod's address, say).
+pub async fn http_get_at(host: std::net::IpAddr, port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect((host, port)).await.ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut response = String::new();

@@ -5,6 +5,7 @@
 //! namespace. There is no fallback: a test that needs the control plane and cannot reach it
 //! fails, with a message that says how to start one.
 
+mod cluster;
 mod crds;
 mod eventually;
 pub mod flux;
@@ -14,6 +15,7 @@ mod objects;
 pub mod scripts;
 pub mod wapi_sim;
 
+pub use cluster::{cluster_client, cluster_dir};
 pub use crds::{capi_crds, crds_from_yaml, install_crds};
 pub use eventually::eventually;
 pub use flux::flux_crds;
@@ -44,11 +46,19 @@ pub fn kubeconfig_path() -> PathBuf {
 /// A client for the test control plane's admin. Made per test: a client is bound to the
 /// tokio runtime that created it, and every `#[tokio::test]` has its own.
 pub async fn client() -> Client {
-    let path = kubeconfig_path();
-    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
+    client_for(
+        &kubeconfig_path(),
+        "`make test`, or start one with `e2e/bin/control-plane.sh start target/testenv`",
+    )
+    .await
+}
+
+/// A client for the admin of the cluster `kubeconfig` names, which must answer; `start` says
+/// how to get one.
+async fn client_for(path: &std::path::Path, start: &str) -> Client {
+    let kubeconfig = Kubeconfig::read_from(path).unwrap_or_else(|e| {
         panic!(
-            "no test control plane: cannot read kubeconfig {} ({e}); run `make test`, or start one with \
-             `e2e/bin/control-plane.sh start target/testenv`",
+            "no test cluster: cannot read kubeconfig {} ({e}); run {start}",
             path.display()
         )
     });
@@ -58,8 +68,7 @@ pub async fn client() -> Client {
     let client = Client::try_from(config).expect("build a kube client from the test kubeconfig");
     if let Err(e) = client.apiserver_version().await {
         panic!(
-            "test control plane at {} does not answer ({e}); run `make test`, or restart it with \
-             `e2e/bin/control-plane.sh start target/testenv`",
+            "test cluster at {} does not answer ({e}); run {start}",
             path.display()
         );
     }

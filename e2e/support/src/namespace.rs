@@ -12,7 +12,11 @@ pub struct TestNamespace {
 impl TestNamespace {
     /// Creates a fresh namespace whose name starts with `prefix`.
     pub async fn new(prefix: &str) -> Self {
-        let client = crate::client().await;
+        Self::new_in(crate::client().await, prefix).await
+    }
+
+    /// The same, in the cluster `client` talks to.
+    pub async fn new_in(client: Client, prefix: &str) -> Self {
         let name = crate::unique_name(prefix);
         let ns = Namespace {
             metadata: kube::api::ObjectMeta {
