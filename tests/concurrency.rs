@@ -158,18 +158,30 @@ async fn each_address_once(ns: &TestNamespace, count: usize) {
             "claim {name}"
         );
     }
-    let records: Vec<AddressAllocation> = Api::<AddressAllocation>::all(ns.client.clone())
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.spec.claim.namespace == ns.name)
-        .collect();
-    let recorded: HashSet<_> = records.iter().map(|r| r.spec.address.clone()).collect();
+    // A claim both processes raced for is Ready once the winner writes its status; the
+    // loser deletes the record it took in the same reconcile, which may still be in flight.
+    // Nothing may be left once that settles.
+    let records_of_this_test = || async {
+        Api::<AddressAllocation>::all(ns.client.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.spec.claim.namespace == ns.name)
+            .map(|r| r.spec.address)
+            .collect::<Vec<_>>()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut records = records_of_this_test().await;
+    while records.len() != count && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        records = records_of_this_test().await;
+    }
+    let recorded: HashSet<_> = records.iter().cloned().collect();
     assert_eq!(
         (records.len(), &recorded),
         (count, &unique),
-        "one allocation record per address, none left over"
+        "one allocation record per address, none left over (30 s after the last claim was Ready)"
     );
 }
 
