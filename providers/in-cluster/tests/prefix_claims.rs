@@ -325,9 +325,12 @@ async fn an_allocation_of_another_length_keeps_every_block_it_touches() {
         .delete("wide", &DeleteParams::default())
         .await
         .unwrap();
-    assert_eq!(
-        allocated(&addresses, &claims, "late").await.spec.address,
-        "10.51.0.32"
+    // The /27's two blocks come back one record at a time, so the waiting claim gets
+    // whichever of them was free first: either is right, nothing else is.
+    let late = allocated(&addresses, &claims, "late").await.spec.address;
+    assert!(
+        ["10.51.0.32", "10.51.0.48"].contains(&late.as_str()),
+        "late got {late}, not a block the /27 held"
     );
     ns.delete().await;
 }
